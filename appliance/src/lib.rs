@@ -1,0 +1,3 @@
+//! The accumulation proxy appliance: a DPDK bump-in-the-wire between a client-side and a
+//! server-side port that fixes TCP MSS on SYN / SYN-ACK and accumulates TLS ClientHellos
+//! within a bounded per-session packet budget. See `../shared/DESIGN.md`.

@@ -1,0 +1,25 @@
+/* Out-of-line wrappers for DPDK's static inline fast-path functions (see shim.c). */
+#ifndef DPDK_SYS_SHIM_H
+#define DPDK_SYS_SHIM_H
+#include <stdint.h>
+struct rte_mbuf;
+struct rte_mempool;
+
+uint16_t shim_rte_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t shim_rte_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+struct rte_mbuf *shim_rte_pktmbuf_alloc(struct rte_mempool *mp);
+int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count);
+void shim_rte_pktmbuf_free(struct rte_mbuf *m);
+char *shim_rte_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+int shim_rte_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+uint16_t shim_rte_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value);
+uint16_t shim_rte_mbuf_refcnt_read(const struct rte_mbuf *m);
+void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m);
+uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m);
+int shim_rte_pktmbuf_is_contiguous(const struct rte_mbuf *m);
+int shim_rte_pktmbuf_linearize(struct rte_mbuf *m);
+unsigned shim_rte_lcore_id(void);
+uint64_t shim_rte_rdtsc(void);
+int shim_rte_errno(void);
+void shim_rte_prefetch0(const void *p);
+#endif
