@@ -1,0 +1,88 @@
+//! Zero-copy packet header views and checksums, in the smoltcp style.
+//!
+//! One file per protocol. Each view (`ethernet::Frame`, `vlan::Tag`, `ipv4::Packet`,
+//! `ipv6::Packet`, `tcp::Packet`, ...) wraps a `T: AsRef<[u8]>`: getters on `AsRef`, setters on
+//! `AsRef + AsMut`. Untrusted bytes only go through `new_checked`, which validates every length
+//! the getters rely on; `new_unchecked` is for buffers the caller built itself (emitting a
+//! header into a buffer it sized), where a getter on too short a buffer panics.
+//!
+//! The hot path does not use the views one by one: [`parse()`] walks Ethernet, VLAN/QinQ,
+//! IPv4/IPv6 and TCP once and returns a small `Copy` [`Headers`] summary that the worker, the
+//! flow tracker, the MSS fixup and the accumulator read without parsing again. It never
+//! allocates and never panics; malformed input is a [`ParseError`] that doubles as a counter
+//! index.
+//!
+//! Nothing here knows about DPDK: everything takes byte slices and is tested without EAL.
+
+pub mod checksum;
+mod error;
+pub mod ethernet;
+pub mod ipv4;
+pub mod ipv6;
+pub mod parse;
+pub mod tcp;
+pub mod vlan;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+pub use error::ParseError;
+pub use ethernet::{EtherType, Frame as EthernetFrame};
+pub use ipv4::Packet as Ipv4Packet;
+pub use ipv6::Packet as Ipv6Packet;
+pub use parse::{parse, Headers, L3, L4, MssOption, TcpInfo, Timestamps};
+pub use tcp::{Packet as TcpPacket, TcpFlags, TcpOption, TcpOptions};
+pub use vlan::Tag as VlanTag;
+
+/// IP protocol / IPv6 next-header numbers the parser knows about.
+pub mod ip_proto {
+    /// IPv6 hop-by-hop options.
+    pub const HOP_BY_HOP: u8 = 0;
+    /// ICMP for IPv4.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// IPv6 routing header.
+    pub const ROUTING: u8 = 43;
+    /// IPv6 fragment header.
+    pub const FRAGMENT: u8 = 44;
+    /// IPsec Encapsulating Security Payload.
+    pub const ESP: u8 = 50;
+    /// IPsec Authentication Header.
+    pub const AH: u8 = 51;
+    /// ICMP for IPv6.
+    pub const ICMPV6: u8 = 58;
+    /// IPv6 "no next header".
+    pub const NO_NEXT_HEADER: u8 = 59;
+    /// IPv6 destination options.
+    pub const DEST_OPTS: u8 = 60;
+}
+
+/// A byte range inside a header, as used by the private `field` modules.
+pub(crate) type Field = core::ops::Range<usize>;
+
+/// Big-endian `u16` at `data[range]`; the caller guarantees `range.len() == 2` and bounds.
+#[inline(always)]
+pub(crate) fn read_u16(data: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([data[at], data[at + 1]])
+}
+
+/// Big-endian `u32` at `data[at..at + 4]`; the caller guarantees bounds.
+#[inline(always)]
+pub(crate) fn read_u32(data: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+}
+
+/// Writes a big-endian `u16` at `data[at..at + 2]`; the caller guarantees bounds.
+#[inline(always)]
+pub(crate) fn write_u16(data: &mut [u8], at: usize, value: u16) {
+    data[at..at + 2].copy_from_slice(&value.to_be_bytes());
+}
+
+/// Writes a big-endian `u32` at `data[at..at + 4]`; the caller guarantees bounds.
+#[inline(always)]
+pub(crate) fn write_u32(data: &mut [u8], at: usize, value: u32) {
+    data[at..at + 4].copy_from_slice(&value.to_be_bytes());
+}

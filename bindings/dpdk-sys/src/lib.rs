@@ -3,7 +3,12 @@
 //!
 //! Everything here is `unsafe` and mirrors the C API one to one; the appliance's port layer
 //! (`appliance::port`) is the safe interface.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 #![allow(rustdoc::all)]
 

@@ -108,3 +108,14 @@ void shim_rte_prefetch0(const void *p)
 {
 	rte_prefetch0(p);
 }
+
+/* RSS hash-function masks are RTE_BIT64() macros, which bindgen cannot evaluate. */
+uint64_t shim_rss_hf_ip_tcp_udp(void)
+{
+	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+}
+
+uint64_t shim_rx_offload_rss_hash(void)
+{
+	return RTE_ETH_RX_OFFLOAD_RSS_HASH;
+}

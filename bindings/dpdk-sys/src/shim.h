@@ -22,4 +22,6 @@ unsigned shim_rte_lcore_id(void);
 uint64_t shim_rte_rdtsc(void);
 int shim_rte_errno(void);
 void shim_rte_prefetch0(const void *p);
+uint64_t shim_rss_hf_ip_tcp_udp(void);
+uint64_t shim_rx_offload_rss_hash(void);
 #endif

@@ -1,0 +1,225 @@
+//! `appliance run`: start EAL from the config, set up the mbuf pool and both ports, start one
+//! pinned worker per queue, report, and shut down cleanly on SIGINT/SIGTERM.
+
+use crate::config::{Config, PortRef};
+use crate::io::Side;
+use crate::port::{self, DpdkIo, Eal, Mempool, Port, PortConfig};
+use crate::stats;
+use crate::worker::{Worker, WorkerCounters};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Data room of each mbuf: DPDK's default (2048 bytes + headroom) holds a 1518-byte frame
+/// plus the 4 bytes an MSS insertion adds.
+const MBUF_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+
+/// Run the appliance until a signal stops it. Returns the process exit code.
+pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("installing handler for signal {sig}: {e}"))?;
+    }
+
+    let eal_args = eal_override.unwrap_or_else(|| cfg.eal.args.clone());
+    let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
+
+    let count = eal.port_count();
+    let resolve = |r: &Option<PortRef>, default: u16, key: &str| -> Result<u16, String> {
+        match r {
+            None if default < count => Ok(default),
+            None => Err(format!(
+                "{key}: not set and DPDK found only {count} port(s); the appliance needs a client-side and a server-side port (check the --vdev / PCI arguments in [eal] args)"
+            )),
+            Some(PortRef::Id(id)) if *id < count => Ok(*id),
+            Some(PortRef::Id(id)) => Err(format!("{key}: port {id} does not exist (DPDK found {count})")),
+            Some(PortRef::Name(n)) => eal.port_by_name(n).map_err(|e| format!("{key}: {e}")),
+        }
+    };
+    let client_id = resolve(&cfg.ports.client, 0, "ports.client")?;
+    let server_id = resolve(&cfg.ports.server, 1, "ports.server")?;
+    if client_id == server_id {
+        return Err(format!(
+            "ports.client and ports.server are both port {client_id}"
+        ));
+    }
+
+    let queues = cfg.workers.queue_count();
+    let mbufs = cfg
+        .mempool
+        .mbufs
+        .unwrap_or_else(|| mempool_size(&cfg, queues));
+    let pool = Arc::new(
+        Mempool::create("acp_mbufs", mbufs, cfg.mempool.cache, MBUF_DATA_ROOM)
+            .map_err(|e| e.to_string())?,
+    );
+    let pool_start = pool.available();
+
+    let pcfg = PortConfig {
+        queues,
+        rx_desc: cfg.ports.rx_desc,
+        tx_desc: cfg.ports.tx_desc,
+        mtu: cfg.ports.mtu,
+        promiscuous: cfg.ports.promiscuous,
+    };
+    let mut ports = Vec::new();
+    for id in [client_id, server_id] {
+        let mut p = Port::configure(id, &pcfg, &pool).map_err(|e| e.to_string())?;
+        p.start(pcfg.promiscuous).map_err(|e| e.to_string())?;
+        ports.push(p);
+    }
+    let deadline = Instant::now() + Duration::from_secs(cfg.ports.link_wait_secs);
+    while ports.iter().any(|p| !p.link().up) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Workers.
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    let mut counters = Vec::new();
+    let mut handles = Vec::new();
+    for q in 0..queues {
+        let c = Arc::new(WorkerCounters::default());
+        counters.push(c.clone());
+        let core = cfg.workers.cores.get(q as usize).copied();
+        let io = DpdkIo::new([client_id, server_id], q, pool.clone());
+        let stop = worker_stop.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let h = std::thread::Builder::new()
+            .name(format!("worker{q}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        let _ = ready_tx.send(Err(format!(
+                            "workers.cores: cannot pin worker {q} to core {core}"
+                        )));
+                        return;
+                    }
+                }
+                if let Err(e) = port::register_thread() {
+                    let _ = ready_tx.send(Err(format!("worker {q}: {e}")));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(()));
+                let mut w = Worker::new(q as usize, io, c);
+                w.run(&stop);
+                drop(w);
+                port::unregister_thread();
+            })
+            .map_err(|e| format!("spawning worker {q}: {e}"))?;
+        ready_rx
+            .recv()
+            .map_err(|_| format!("worker {q} died during start"))??;
+        handles.push(h);
+    }
+
+    let links: Vec<String> = ports
+        .iter()
+        .zip(Side::BOTH)
+        .map(|(p, s)| {
+            let l = p.link();
+            format!(
+                "{}={} ({}, link {}{})",
+                s.name(),
+                p.id,
+                p.name,
+                if l.up { "up" } else { "DOWN" },
+                if l.up && l.speed_mbps > 0 {
+                    format!(" {} Mb/s", l.speed_mbps)
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .collect();
+    println!(
+        "appliance ready: {} worker(s), {} queue(s) per port, rss={}, ports {}, mbufs {}",
+        queues,
+        queues,
+        ports[0].rss,
+        links.join(" "),
+        mbufs
+    );
+    let _ = std::io::stdout().flush();
+
+    // Control loop (statistics for now) on the main thread.
+    let interval = cfg.control.stats_interval_secs;
+    let mut next = Instant::now() + Duration::from_secs(interval.max(1));
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if interval > 0 && Instant::now() >= next {
+            next += Duration::from_secs(interval);
+            print_stats("stats", &ports, &counters);
+        }
+    }
+
+    eprintln!("appliance: stopping");
+    worker_stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        let _ = h.join();
+    }
+    for p in &mut ports {
+        p.stop();
+    }
+    print_stats("final", &ports, &counters);
+    let leaked = pool_start as i64 - pool.available() as i64;
+    println!(
+        "final mbufs: pool {} available {} at_start {} not_returned {}",
+        pool.size(),
+        pool.available(),
+        pool_start,
+        leaked.max(0)
+    );
+    let _ = std::io::stdout().flush();
+    drop(ports);
+    drop(pool);
+    drop(eal);
+    Ok(())
+}
+
+/// Enough mbufs for every RX and TX ring, the per-lcore caches and bursts in flight.
+fn mempool_size(cfg: &Config, queues: u16) -> u32 {
+    let q = queues as u32;
+    let rings = 2 * q * (cfg.ports.rx_desc as u32 + cfg.ports.tx_desc as u32);
+    let caches = (q + 2) * cfg.mempool.cache;
+    let bursts = q * 4 * crate::io::BURST as u32;
+    (rings + caches + bursts + 1024).next_power_of_two() - 1
+}
+
+fn print_stats(tag: &str, ports: &[Port], counters: &[Arc<WorkerCounters>]) {
+    let mut out = String::new();
+    for (p, side) in ports.iter().zip(Side::BOTH) {
+        let s = p.stats();
+        out.push_str(&format!(
+            "{tag} port {} {} ({}): rx {} tx {} rx_missed {} rx_errors {} tx_errors {} rx_nombuf {}\n",
+            p.id,
+            side.name(),
+            p.name,
+            s.rx_packets,
+            s.tx_packets,
+            s.rx_missed,
+            s.rx_errors,
+            s.tx_errors,
+            s.rx_nombuf
+        ));
+    }
+    let snaps: Vec<_> = counters.iter().map(|c| c.snapshot()).collect();
+    for (i, snap) in snaps.iter().enumerate() {
+        out.push_str(&format!("{tag} worker {i}: {}\n", fmt_counters(snap)));
+    }
+    out.push_str(&format!(
+        "{tag} total: {}\n",
+        fmt_counters(&stats::sum(&snaps))
+    ));
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+}
+
+fn fmt_counters(c: &[(&str, u64)]) -> String {
+    c.iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

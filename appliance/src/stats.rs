@@ -1,0 +1,90 @@
+//! Counters written by one thread (a worker) and read by another (control), without locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A counter with a single writer: `add` is a plain load and store (no locked instruction),
+/// readers see a value at most one update old.
+#[derive(Default, Debug)]
+#[repr(transparent)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Add `n`. Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+
+    /// Overwrite (gauges).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Declare a struct of named counters with a `snapshot` listing (name, value) pairs, so the
+/// control thread can print, sum and serialise them without knowing each field.
+#[macro_export]
+macro_rules! counters {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident,)* }) => {
+        $(#[$m])*
+        #[derive(Default, Debug)]
+        pub struct $name { $($(#[$fm])* pub $field: $crate::stats::Counter,)* }
+        impl $name {
+            /// Every counter with its name, in declaration order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field.get()),)*]
+            }
+        }
+    };
+}
+
+/// Sum snapshots by name (aggregating workers).
+pub fn sum(snapshots: &[Vec<(&'static str, u64)>]) -> Vec<(&'static str, u64)> {
+    let mut out: Vec<(&'static str, u64)> = Vec::new();
+    for s in snapshots {
+        for (i, (name, v)) in s.iter().enumerate() {
+            match out.get_mut(i) {
+                Some(slot) if slot.0 == *name => slot.1 += v,
+                _ => match out.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 += v,
+                    None => out.push((name, *v)),
+                },
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    counters! {
+        pub struct Demo { a, b, }
+    }
+
+    #[test]
+    fn snapshot_and_sum() {
+        let x = Demo::default();
+        x.a.add(3);
+        x.b.inc();
+        let y = Demo::default();
+        y.a.add(4);
+        assert_eq!(x.snapshot(), vec![("a", 3), ("b", 1)]);
+        assert_eq!(sum(&[x.snapshot(), y.snapshot()]), vec![("a", 7), ("b", 1)]);
+    }
+}
