@@ -1,0 +1,326 @@
+//! Helpers for end-to-end tests: run the `appliance` binary as a child process (one EAL per
+//! process), bring the testbed namespaces up and down, run commands inside them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_appliance"))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("acp-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A unique EAL file prefix for one appliance process.
+pub fn file_prefix() -> String {
+    format!("acpt{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// EAL arguments common to all tests: no hugepages, no shared files, quiet.
+pub fn eal_base(prefix: &str, cores: &str) -> Vec<String> {
+    [
+        "--no-huge",
+        "-m",
+        "512",
+        "--no-shconf",
+        &format!("--file-prefix={prefix}"),
+        "-l",
+        cores,
+        "--no-pci",
+        "--log-level=lib.eal:error",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A running appliance.
+pub struct Appliance {
+    child: Option<Child>,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub config: PathBuf,
+    prefix: String,
+}
+
+/// What a stopped appliance said.
+pub struct Stopped {
+    pub success: bool,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+}
+
+impl Stopped {
+    /// The `final total:` counters as name -> value.
+    pub fn total(&self, name: &str) -> u64 {
+        counter_in(&self.stdout, "final total:", name)
+    }
+    pub fn worker(&self, w: usize, name: &str) -> u64 {
+        counter_in(&self.stdout, &format!("final worker {w}:"), name)
+    }
+    pub fn line(&self, prefix: &str) -> Option<&String> {
+        self.stdout.iter().find(|l| l.starts_with(prefix))
+    }
+    /// Mbufs not back in the pool at shutdown (leak check).
+    pub fn mbufs_not_returned(&self) -> u64 {
+        let l = self.line("final mbufs:").expect("no final mbufs line");
+        l.split_whitespace()
+            .skip_while(|w| *w != "not_returned")
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("not_returned value")
+    }
+}
+
+/// Value of `name=` in the last line starting with `prefix`.
+pub fn counter_in(lines: &[String], prefix: &str, name: &str) -> u64 {
+    let key = format!("{name}=");
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix(&key).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+impl Appliance {
+    /// Write `config` to a file in `dir` and start `appliance run` on it; wait for `ready`.
+    pub fn start(dir: &Path, config: &str) -> Appliance {
+        let path = dir.join("appliance.toml");
+        std::fs::write(&path, config).unwrap();
+        Self::start_file(&path)
+    }
+
+    pub fn start_file(path: &Path) -> Appliance {
+        let prefix = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| {
+                t.split("--file-prefix=")
+                    .nth(1)
+                    .map(|r| r.split('"').next().unwrap_or("").to_string())
+            })
+            .unwrap_or_default();
+        let mut child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning appliance");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (o, e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let so = stdout.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(o).lines().map_while(Result::ok) {
+                so.lock().unwrap().push(l);
+            }
+        });
+        let se = stderr.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(e).lines().map_while(Result::ok) {
+                se.lock().unwrap().push(l);
+            }
+        });
+        let mut a = Appliance {
+            child: Some(child),
+            stdout,
+            stderr,
+            config: path.to_path_buf(),
+            prefix,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if a.stdout.lock().unwrap().iter().any(|l| l.contains("ready")) {
+                break;
+            }
+            if let Some(st) = a.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "appliance exited ({st}) before ready:\n{}\n{}",
+                    a.stdout.lock().unwrap().join("\n"),
+                    a.stderr.lock().unwrap().join("\n")
+                );
+            }
+            assert!(Instant::now() < deadline, "appliance not ready in 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        a
+    }
+
+    /// Wait until some stdout line satisfies `f` (e.g. a stats line), up to `secs`.
+    pub fn wait_for(&self, secs: u64, f: impl Fn(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if f(&self.stdout.lock().unwrap()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGTERM, wait (30 s at most) and collect the output.
+    pub fn stop(mut self) -> Stopped {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("appliance did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100)); // let the reader threads finish
+        let stdout = self.stdout.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        self.cleanup();
+        Stopped {
+            success: status.success(),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn cleanup(&self) {
+        if !self.prefix.is_empty() {
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            self.cleanup();
+        }
+    }
+}
+
+/// Run a command, returning its output (never panics on failure: callers assert).
+pub fn sh(cmd: &str) -> Output {
+    Command::new("bash").arg("-c").arg(cmd).output().expect("bash")
+}
+
+/// Run a command inside a namespace.
+pub fn netns(ns: &str, cmd: &str) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "bash", "-c", cmd])
+        .output()
+        .expect("ip netns exec")
+}
+
+/// Start a background command inside a namespace; killed when the guard drops.
+pub struct Bg(Child);
+impl Drop for Bg {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group we created for the child.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+pub fn netns_bg(ns: &str, cmd: &str) -> Bg {
+    use std::os::unix::process::CommandExt;
+    let c = Command::new("ip")
+        .args(["netns", "exec", ns, "bash", "-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn in netns");
+    Bg(c)
+}
+
+static TESTBED: Mutex<()> = Mutex::new(());
+
+/// The testbed, up for the life of the guard (tests that use it run one at a time).
+pub struct Testbed {
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Testbed {
+    pub fn up(args: &str) -> Testbed {
+        let lock = TESTBED.lock().unwrap_or_else(|p| p.into_inner());
+        let out = sh(&format!("{}/scripts/testbed up {args}", repo().display()));
+        assert!(
+            out.status.success(),
+            "testbed up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Testbed { _lock: lock }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = sh(&format!("{}/scripts/testbed down", repo().display()));
+    }
+}
+
+/// The testbed config with this test's EAL prefix and extra TOML appended.
+pub fn testbed_config(queues: u16, extra: &str) -> String {
+    let prefix = file_prefix();
+    let cores = if queues == 1 { "[1]".to_string() } else { "[0, 1]".to_string() };
+    let mut eal = eal_base(&prefix, "0");
+    eal.push(format!("--vdev=net_af_packet0,iface=acp-c,qpairs={queues}"));
+    eal.push(format!("--vdev=net_af_packet1,iface=acp-s,qpairs={queues}"));
+    format!(
+        "[eal]\nargs = {eal:?}\n\n[ports]\nrx_desc = 512\ntx_desc = 512\n\n[workers]\ncores = {cores}\nqueues = {queues}\n\n[control]\nstats_interval_secs = 1\n\n{extra}\n"
+    )
+}
+
+/// A self-signed certificate for openssl s_server, made once per test process.
+pub fn cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=server.test", "-keyout"])
+        .arg(&k)
+        .arg("-out")
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    (c, k)
+}
+
+/// Wait until a TCP port is listening inside a namespace.
+pub fn wait_listen(ns: &str, port: u16) {
+    for _ in 0..100 {
+        let o = netns(ns, &format!("ss -Hltn 'sport = :{port}' | grep -q LISTEN"));
+        if o.status.success() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listening on {ns}:{port}");
+}
