@@ -3,8 +3,12 @@
 //! within a bounded per-session packet budget. See `../shared/DESIGN.md`.
 
 pub mod config;
+pub mod flow;
 pub mod io;
+pub mod mss;
+pub mod packet;
 pub mod port;
 pub mod runtime;
 pub mod stats;
+pub mod tls;
 pub mod worker;

@@ -1,5 +1,73 @@
-//! Test fixtures: real-looking frames built with scapy 2.8 (checksums computed by scapy).
-//! Regenerate with the script in the test notes; never edit the bytes by hand.
+//! Test fixtures: real-looking frames built with scapy 2.8 (checksums computed by scapy, so
+//! they check our checksum code independently). Never edit the bytes by hand: regenerate the
+//! constants with this script (`python3 gen.py`) and keep this header:
+//!
+//! ```text
+//! from scapy.all import *
+//! from scapy.layers.l2 import Dot1AD
+//! import sys
+//!
+//! E = lambda: Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
+//! LINUX_OPTS = [('MSS',1460),('SAckOK',b''),('Timestamp',(0xaabbccdd,0)),('NOP',None),('WScale',7)]
+//! NOMSS_OPTS = [('SAckOK',b''),('Timestamp',(0x01020304,0xaabbccdd)),('NOP',None),('WScale',9)]
+//! def ip4(**kw):
+//!     d=dict(src="198.18.0.1", dst="198.19.0.1", id=0x1234, flags="DF", ttl=64); d.update(kw); return IP(**d)
+//! def ip4r(**kw): return IP(src="198.19.0.1", dst="198.18.0.1", id=0, flags="DF", ttl=63, **kw)
+//! def ip6(**kw): return IPv6(src="2001:2::1", dst="2001:2:0:1::1", hlim=64, **kw)
+//! def ip6r(**kw): return IPv6(src="2001:2:0:1::1", dst="2001:2::1", hlim=63, **kw)
+//! def syn(opts, **kw): return TCP(sport=40000, dport=443, seq=0x11223344, flags="S", window=64240, options=opts, **kw)
+//! def synack(opts, **kw): return TCP(sport=443, dport=40000, seq=0x55667788, ack=0x11223345, flags="SA", window=65160, options=opts, **kw)
+//!
+//! out = []
+//! def emit(name, pkt, doc):
+//!     b = bytes(pkt)
+//!     out.append((name, b, doc))
+//!
+//! emit("V4_SYN", E()/ip4()/syn(LINUX_OPTS), "IPv4 SYN, Linux-style options: MSS 1460 (at TCP offset 20), SACK-permitted, timestamps, NOP, window scale 7.")
+//! emit("V4_SYN_MSS1400", E()/ip4()/syn([('MSS',1400)]+LINUX_OPTS[1:]), "V4_SYN with MSS 1400 (scapy-computed checksums).")
+//! emit("V4_SYNACK_NO_MSS", E()/ip4r()/synack(NOMSS_OPTS), "IPv4 SYN-ACK without MSS: SACK-permitted, timestamps, NOP, window scale 9.")
+//! emit("V4_SYNACK_NO_MSS_INSERTED_1460", E()/ip4r()/synack([('MSS',1460)]+NOMSS_OPTS), "V4_SYNACK_NO_MSS with MSS 1460 inserted first (scapy-computed).")
+//! bare = E()/ip4()/syn([])
+//! emit("V4_SYN_BARE_PADDED", bytes(bare) + b"\xee"*6, "IPv4 SYN without options (54 bytes) plus 6 bytes of 0xee Ethernet padding.")
+//! emit("V4_SYN_BARE_INSERTED_1360", E()/ip4()/syn([('MSS',1360)]), "V4_SYN_BARE_PADDED with MSS 1360 inserted, no padding (scapy-computed).")
+//! ipopt = IPOption_Router_Alert()
+//! emit("V4_IPOPT_ODD_MSS_SYN", E()/ip4(options=[ipopt])/syn([('NOP',None),('MSS',9000),('NOP',None),('NOP',None),('NOP',None)]), "IPv4 with a Router Alert option (IHL 6); TCP SYN whose MSS 9000 sits at odd TCP offset 21.")
+//! emit("V4_IPOPT_ODD_MSS_SYN_1460", E()/ip4(options=[ipopt])/syn([('NOP',None),('MSS',1460),('NOP',None),('NOP',None),('NOP',None)]), "V4_IPOPT_ODD_MSS_SYN clamped to 1460 (scapy-computed).")
+//! emit("V6_VLAN_SYN", E()/Dot1Q(vlan=100, prio=3)/ip6()/syn([('MSS',1440),('SAckOK',b''),('Timestamp',(7,0)),('NOP',None),('WScale',7)]), "802.1Q VLAN 100 (PCP 3), IPv6 SYN with MSS 1440, SACK-permitted, timestamps, NOP, window scale 7.")
+//! emit("V6_VLAN_SYN_MSS1220", E()/Dot1Q(vlan=100, prio=3)/ip6()/syn([('MSS',1220),('SAckOK',b''),('Timestamp',(7,0)),('NOP',None),('WScale',7)]), "V6_VLAN_SYN clamped to 1220 (scapy-computed).")
+//! emit("V6_VLAN_SYNACK_NO_MSS", E()/Dot1Q(vlan=100)/ip6r()/synack(NOMSS_OPTS), "802.1Q VLAN 100, IPv6 SYN-ACK without MSS.")
+//! emit("V6_VLAN_SYNACK_INSERTED_1440", E()/Dot1Q(vlan=100)/ip6r()/synack([('MSS',1440)]+NOMSS_OPTS), "V6_VLAN_SYNACK_NO_MSS with MSS 1440 inserted (scapy-computed).")
+//! emit("QINQ_V4_SYN", E()/Dot1AD(vlan=10)/Dot1Q(vlan=20)/ip4()/syn([('MSS',1460)]), "QinQ: 802.1ad outer VLAN 10, 802.1Q inner VLAN 20, IPv4 SYN with MSS 1460.")
+//! emit("QINQ_V4_SYN_MSS1400", E()/Dot1AD(vlan=10)/Dot1Q(vlan=20)/ip4()/syn([('MSS',1400)]), "QINQ_V4_SYN clamped to 1400 (scapy-computed).")
+//! q9100 = Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01", type=0x9100)/Dot1Q(vlan=30)/Dot1Q(vlan=40)/ip4()/TCP(sport=1, dport=2, flags="A", seq=1, ack=2)/b"hello"
+//! emit("Q9100_V4_ACK", q9100, "0x9100 outer tag VLAN 30, 802.1Q inner VLAN 40, IPv4 ACK with 5 payload bytes 'hello'.")
+//! ext = E()/ip6()/IPv6ExtHdrHopByHop(options=[PadN(optdata=b"\x00"*4)])/IPv6ExtHdrRouting(type=0, addresses=["2001:2::99"], segleft=0)/IPv6ExtHdrFragment(offset=0, m=0, id=0xdeadbeef)/IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\x00"*4)])/syn([('MSS',1440)])
+//! emit("V6_EXT_SYN", ext, "IPv6 with hop-by-hop, routing (1 address), atomic fragment, destination options, then TCP SYN with MSS 1440.")
+//! emit("V6_EXT_SYN_MSS1220", E()/ip6()/IPv6ExtHdrHopByHop(options=[PadN(optdata=b"\x00"*4)])/IPv6ExtHdrRouting(type=0, addresses=["2001:2::99"], segleft=0)/IPv6ExtHdrFragment(offset=0, m=0, id=0xdeadbeef)/IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\x00"*4)])/syn([('MSS',1220)]), "V6_EXT_SYN clamped to 1220 (scapy-computed).")
+//! emit("V6_FRAG_FIRST", E()/ip6()/IPv6ExtHdrHopByHop(options=[PadN(optdata=b"\x00"*4)])/IPv6ExtHdrFragment(offset=0, m=1, id=7, nh=6)/Raw(bytes(syn([('MSS',1440)]))[:16]), "IPv6 hop-by-hop + first fragment (M=1) carrying the first 16 bytes of a TCP header.")
+//! emit("V6_FRAG_LATER", E()/ip6()/IPv6ExtHdrFragment(offset=185, m=0, id=7, nh=6)/IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\x00"*4)]) if False else E()/ip6()/IPv6ExtHdrFragment(offset=185, m=0, id=7, nh=6)/Raw(b"\xab"*24), "IPv6 non-first fragment (offset 185*8), 24 bytes of data and no L4 header.")
+//! # AH: next header TCP, payload len 4 -> (4+2)*4 = 24 bytes
+//! ah = bytes([6, 4, 0, 0]) + (0x1000).to_bytes(4,'big') + (1).to_bytes(4,'big') + b"\x5a"*12
+//! t = syn([('MSS',1440)])
+//! p = ip6(nh=51)/Raw(ah + bytes(IPv6(src="2001:2::1", dst="2001:2:0:1::1")/t)[40:])
+//! emit("V6_AH_SYN", E()/p, "IPv6 with an authentication header (payload len 4, 24 bytes) then TCP SYN with MSS 1440.")
+//! emit("V6_ESP", E()/ip6(nh=50)/Raw(b"\x00\x00\x10\x00\x00\x00\x00\x01" + b"\x77"*32), "IPv6 carrying ESP (opaque).")
+//! emit("V6_NO_NEXT", E()/ip6()/IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\x00"*4)], nh=59), "IPv6 destination options then No Next Header.")
+//! emit("V4_FRAG_FIRST", E()/ip4(flags="MF", frag=0, proto=6)/Raw(bytes(syn([]))[:20] + b"x"*12), "IPv4 first fragment (MF) with a TCP header and 12 data bytes.")
+//! emit("V4_FRAG_LATER", E()/IP(src="198.18.0.1", dst="198.19.0.1", id=0x1234, frag=100, proto=6)/Raw(b"y"*16), "IPv4 non-first fragment (offset 100*8).")
+//! emit("V4_UDP", E()/ip4()/UDP(sport=5353, dport=53)/b"q", "IPv4 UDP 5353 -> 53 with one payload byte.")
+//! emit("V6_ICMP", E()/ip6()/ICMPv6EchoRequest(id=1, seq=2), "IPv6 ICMPv6 echo request.")
+//! emit("ARP", E()/ARP(psrc="198.18.0.1", pdst="198.18.0.2"), "ARP request (not IP).")
+//! emit("V4_DATA_PADDED", bytes(E()/ip4()/TCP(sport=40000, dport=443, flags="PA", seq=0x11223345, ack=0x55667789, window=502)/b"ab") + b"\x99"*4, "IPv4 PSH-ACK with 2 payload bytes, plus 4 bytes of Ethernet padding.")
+//!
+//! w = sys.stdout.write
+//! for name, b, doc in out:
+//!     w(f"/// {doc}\n")
+//!     w(f"pub(crate) const {name}: [u8; {len(b)}] = [\n")
+//!     for i in range(0, len(b), 16):
+//!         w("    " + " ".join(f"0x{x:02x}," for x in b[i:i+16]) + "\n")
+//!     w("];\n\n")
+//! ```
 
 /// IPv4 SYN, Linux-style options: MSS 1460 (at TCP offset 20), SACK-permitted, timestamps, NOP, window scale 7.
 pub(crate) const V4_SYN: [u8; 74] = [
@@ -260,4 +328,3 @@ pub(crate) const V4_DATA_PADDED: [u8; 60] = [
     0x00, 0x01, 0x9c, 0x40, 0x01, 0xbb, 0x11, 0x22, 0x33, 0x45, 0x55, 0x66, 0x77, 0x89, 0x50, 0x18,
     0x01, 0xf6, 0x10, 0xf8, 0x00, 0x00, 0x61, 0x62, 0x99, 0x99, 0x99, 0x99,
 ];
-

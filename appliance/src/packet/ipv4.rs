@@ -342,24 +342,46 @@ mod tests {
         let ip = &fixtures::V4_IPOPT_ODD_MSS_SYN[14..];
         for n in 0..ip.len() {
             let want = ParseError::Ipv4Truncated;
-            assert_eq!(Packet::new_checked(&ip[..n]).unwrap_err(), want, "prefix {n}");
+            assert_eq!(
+                Packet::new_checked(&ip[..n]).unwrap_err(),
+                want,
+                "prefix {n}"
+            );
         }
         let mut b = fixtures::V4_SYN;
         b[14] = 0x44; // IHL 4
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4BadIhl);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4BadIhl
+        );
         b[14] = 0x40; // IHL 0
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4BadIhl);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4BadIhl
+        );
         b[14] = 0x4f; // IHL 15: 60 bytes of header, 60 bytes of buffer, total 60: ok
         assert!(Packet::new_checked(&b[14..]).is_ok());
         b[17] = 61; // total length 61 > header 60 but > buffer
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4Truncated);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4Truncated
+        );
         b[14] = 0x45;
         b[17] = 19; // total length < header length
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4BadTotalLength);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4BadTotalLength
+        );
         b[16] = 0xff;
         b[17] = 0xff; // total length 65535 > buffer
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4Truncated);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4Truncated
+        );
         b[14] = 0x65; // version 6
-        assert_eq!(Packet::new_checked(&b[14..]).unwrap_err(), ParseError::Ipv4BadVersion);
+        assert_eq!(
+            Packet::new_checked(&b[14..]).unwrap_err(),
+            ParseError::Ipv4BadVersion
+        );
     }
 }

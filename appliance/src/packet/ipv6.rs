@@ -387,7 +387,14 @@ mod tests {
         assert_eq!(p.dst_addr(), DST);
         assert_eq!(p.payload(), &fixtures::V6_VLAN_SYN[58..]);
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 6, offset: 0, is_fragment: false });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 6,
+                offset: 0,
+                is_fragment: false
+            }
+        );
     }
 
     #[test]
@@ -412,9 +419,19 @@ mod tests {
         assert_eq!(p.next_header(), ip_proto::HOP_BY_HOP);
         // hop-by-hop 8 + routing 24 + atomic fragment 8 + destination options 8.
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 6, offset: 48, is_fragment: false });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 6,
+                offset: 48,
+                is_fragment: false
+            }
+        );
         let h = ExtHeader::new_checked(p.payload(), 0).unwrap();
-        assert_eq!((h.next_header(), h.header_len(), h.data().len()), (43, 8, 6));
+        assert_eq!(
+            (h.next_header(), h.header_len(), h.data().len()),
+            (43, 8, 6)
+        );
         let f = FragmentHeader::new_checked(&p.payload()[32..]).unwrap();
         assert!(f.is_atomic() && f.ident() == 0xdead_beef && f.next_header() == 60);
     }
@@ -423,25 +440,63 @@ mod tests {
     fn ext_chain_fragments() {
         let p = Packet::new_checked(&fixtures::V6_FRAG_FIRST[14..]).unwrap();
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 6, offset: 16, is_fragment: true });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 6,
+                offset: 16,
+                is_fragment: true
+            }
+        );
         let p = Packet::new_checked(&fixtures::V6_FRAG_LATER[14..]).unwrap();
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 6, offset: 8, is_fragment: true });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 6,
+                offset: 8,
+                is_fragment: true
+            }
+        );
         let f = FragmentHeader::new_checked(p.payload()).unwrap();
-        assert_eq!((f.frag_offset(), f.more_frags(), f.ident()), (1480, false, 7));
+        assert_eq!(
+            (f.frag_offset(), f.more_frags(), f.ident()),
+            (1480, false, 7)
+        );
     }
 
     #[test]
     fn ext_chain_ah_esp_no_next() {
         let p = Packet::new_checked(&fixtures::V6_AH_SYN[14..]).unwrap();
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 6, offset: 24, is_fragment: false });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 6,
+                offset: 24,
+                is_fragment: false
+            }
+        );
         let p = Packet::new_checked(&fixtures::V6_ESP[14..]).unwrap();
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 50, offset: 0, is_fragment: false });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 50,
+                offset: 0,
+                is_fragment: false
+            }
+        );
         let p = Packet::new_checked(&fixtures::V6_NO_NEXT[14..]).unwrap();
         let c = walk_ext_headers(p.payload(), p.next_header()).unwrap();
-        assert_eq!(c, ExtChain { protocol: 59, offset: 8, is_fragment: false });
+        assert_eq!(
+            c,
+            ExtChain {
+                protocol: 59,
+                offset: 8,
+                is_fragment: false
+            }
+        );
     }
 
     #[test]
@@ -458,7 +513,10 @@ mod tests {
         // Hop-by-hop after another extension header.
         let mut chain = [0u8; 16];
         chain[0] = 0; // destination options -> hop-by-hop
-        assert_eq!(walk_ext_headers(&chain, 60).unwrap_err(), ParseError::Ipv6BadExtHeader);
+        assert_eq!(
+            walk_ext_headers(&chain, 60).unwrap_err(),
+            ParseError::Ipv6BadExtHeader
+        );
         // A long chain of destination options.
         let mut long = [0u8; 8 * (MAX_EXT_HEADERS + 1)];
         for h in long.chunks_mut(8) {
@@ -469,7 +527,10 @@ mod tests {
             ParseError::Ipv6TooManyExtHeaders
         );
         long[8 * (MAX_EXT_HEADERS - 1)] = 6;
-        assert_eq!(walk_ext_headers(&long, 60).unwrap().offset, 8 * MAX_EXT_HEADERS);
+        assert_eq!(
+            walk_ext_headers(&long, 60).unwrap().offset,
+            8 * MAX_EXT_HEADERS
+        );
         // AH length field points past the end.
         let ah = [6u8, 200, 0, 0, 0, 0, 0, 0];
         assert_eq!(
@@ -482,10 +543,16 @@ mod tests {
     fn truncated_and_bad_version() {
         let ip = &fixtures::V6_VLAN_SYN[18..];
         for n in 0..ip.len() {
-            assert_eq!(Packet::new_checked(&ip[..n]).unwrap_err(), ParseError::Ipv6Truncated);
+            assert_eq!(
+                Packet::new_checked(&ip[..n]).unwrap_err(),
+                ParseError::Ipv6Truncated
+            );
         }
         let mut b = fixtures::V6_VLAN_SYN;
         b[18] = 0x40;
-        assert_eq!(Packet::new_checked(&b[18..]).unwrap_err(), ParseError::Ipv6BadVersion);
+        assert_eq!(
+            Packet::new_checked(&b[18..]).unwrap_err(),
+            ParseError::Ipv6BadVersion
+        );
     }
 }

@@ -183,9 +183,7 @@ impl TcpOption<'_> {
                 write_u32(out, 2, tsval);
                 write_u32(out, 6, tsecr);
             }
-            TcpOption::Sack(d) | TcpOption::Unknown { data: d, .. } => {
-                out[2..].copy_from_slice(d)
-            }
+            TcpOption::Sack(d) | TcpOption::Unknown { data: d, .. } => out[2..].copy_from_slice(d),
             _ => {}
         }
         Some(len)
@@ -241,12 +239,12 @@ impl<'a> TcpOptions<'a> {
         }
         let opt = rest.get(..len).ok_or(ParseError::TcpBadOption)?;
         let data = opt.get(2..).unwrap_or(&[]);
-        let option = match (kind_byte, *data) {
-            (kind::MSS, [a, b]) => TcpOption::MaxSegmentSize(u16::from_be_bytes([a, b])),
-            (kind::WINDOW_SCALE, [s]) => TcpOption::WindowScale(s),
+        let option = match (kind_byte, data) {
+            (kind::MSS, &[a, b]) => TcpOption::MaxSegmentSize(u16::from_be_bytes([a, b])),
+            (kind::WINDOW_SCALE, &[s]) => TcpOption::WindowScale(s),
             (kind::SACK_PERMITTED, []) => TcpOption::SackPermitted,
             (kind::SACK, _) if !data.is_empty() && data.len() % 8 == 0 => TcpOption::Sack(data),
-            (kind::TIMESTAMPS, [a, b, c, d, e, f, g, h]) => TcpOption::Timestamps {
+            (kind::TIMESTAMPS, &[a, b, c, d, e, f, g, h]) => TcpOption::Timestamps {
                 tsval: u32::from_be_bytes([a, b, c, d]),
                 tsecr: u32::from_be_bytes([e, f, g, h]),
             },
@@ -509,7 +507,13 @@ mod tests {
             [
                 (0, TcpOption::MaxSegmentSize(1460)),
                 (4, TcpOption::SackPermitted),
-                (6, TcpOption::Timestamps { tsval: 0xaabb_ccdd, tsecr: 0 }),
+                (
+                    6,
+                    TcpOption::Timestamps {
+                        tsval: 0xaabb_ccdd,
+                        tsecr: 0
+                    }
+                ),
                 (16, TcpOption::NoOperation),
                 (17, TcpOption::WindowScale(7)),
             ]
@@ -531,7 +535,10 @@ mod tests {
         for opt in [
             TcpOption::MaxSegmentSize(1460),
             TcpOption::SackPermitted,
-            TcpOption::Timestamps { tsval: 0xaabb_ccdd, tsecr: 0 },
+            TcpOption::Timestamps {
+                tsval: 0xaabb_ccdd,
+                tsecr: 0,
+            },
             TcpOption::NoOperation,
             TcpOption::WindowScale(7),
         ] {
@@ -557,8 +564,14 @@ mod tests {
             TcpOption::NoOperation,
             TcpOption::NoOperation,
             TcpOption::Sack(&sack),
-            TcpOption::Unknown { kind: 34, data: &fastopen },
-            TcpOption::Unknown { kind: 99, data: &[] },
+            TcpOption::Unknown {
+                kind: 34,
+                data: &fastopen,
+            },
+            TcpOption::Unknown {
+                kind: 99,
+                data: &[],
+            },
             TcpOption::EndOfList,
         ] {
             at += opt.emit(&mut buf[at..]).unwrap();
@@ -572,8 +585,20 @@ mod tests {
                 (0, TcpOption::NoOperation),
                 (1, TcpOption::NoOperation),
                 (2, TcpOption::Sack(&sack)),
-                (20, TcpOption::Unknown { kind: 34, data: &fastopen }),
-                (26, TcpOption::Unknown { kind: 99, data: &[] }),
+                (
+                    20,
+                    TcpOption::Unknown {
+                        kind: 34,
+                        data: &fastopen
+                    }
+                ),
+                (
+                    26,
+                    TcpOption::Unknown {
+                        kind: 99,
+                        data: &[]
+                    }
+                ),
                 (28, TcpOption::EndOfList),
             ]
         );
@@ -600,7 +625,7 @@ mod tests {
             &[3, 4, 7, 1],
             &[4, 3, 0, 1],
             &[5, 2, 1, 1],
-            &[5, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1],
+            &[5, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             &[8, 8, 0, 0, 0, 0, 0, 0],
         ] {
             assert_eq!(first_error(bad), Some(ParseError::TcpBadOption), "{bad:?}");
@@ -619,7 +644,10 @@ mod tests {
     fn truncated_and_bad_data_offset() {
         let seg = &fixtures::V4_SYN[34..];
         for n in 0..20 {
-            assert_eq!(Packet::new_checked(&seg[..n]).unwrap_err(), ParseError::TcpTruncated);
+            assert_eq!(
+                Packet::new_checked(&seg[..n]).unwrap_err(),
+                ParseError::TcpTruncated
+            );
         }
         for n in 20..40 {
             assert_eq!(
@@ -631,10 +659,16 @@ mod tests {
         b[..40].copy_from_slice(seg);
         for doff in 0u8..5 {
             b[12] = doff << 4;
-            assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), ParseError::TcpBadDataOffset);
+            assert_eq!(
+                Packet::new_checked(&b[..]).unwrap_err(),
+                ParseError::TcpBadDataOffset
+            );
         }
         b[12] = 0xf0;
         assert!(Packet::new_checked(&b[..]).is_ok());
-        assert_eq!(Packet::new_checked(&b[..59]).unwrap_err(), ParseError::TcpBadDataOffset);
+        assert_eq!(
+            Packet::new_checked(&b[..59]).unwrap_err(),
+            ParseError::TcpBadDataOffset
+        );
     }
 }

@@ -503,7 +503,8 @@ where
     I: IntoIterator<Item = &'a [u8]>,
 {
     let capacity = out.len();
-    let max_bytes = u32::try_from(capacity.saturating_sub(HANDSHAKE_HEADER_LEN)).unwrap_or(u32::MAX);
+    let max_bytes =
+        u32::try_from(capacity.saturating_sub(HANDSHAKE_HEADER_LEN)).unwrap_or(u32::MAX);
     let mut deframer = Deframer::new(max_bytes);
     let mut pos = 0usize;
     let mut sink = |bytes: &[u8]| {
@@ -578,7 +579,12 @@ mod tests {
             assert_eq!(whole(&f.stream), want, "{}", f.name);
             assert_eq!(bytewise(&f.stream), want, "{}", f.name);
             // Every strict prefix needs more.
-            assert_eq!(whole(&f.stream[..f.stream.len() - 1]), Verdict::NeedMore, "{}", f.name);
+            assert_eq!(
+                whole(&f.stream[..f.stream.len() - 1]),
+                Verdict::NeedMore,
+                "{}",
+                f.name
+            );
         }
     }
 
@@ -681,7 +687,10 @@ mod tests {
         let stream = frame(&payload);
         let mut d = Deframer::new(MAX);
         assert_eq!(d.feed(&stream[..stream.len() - 3]), Verdict::NeedMore);
-        assert_eq!(d.feed(&stream[stream.len() - 3..stream.len() - 1]), Verdict::NeedMore);
+        assert_eq!(
+            d.feed(&stream[stream.len() - 3..stream.len() - 1]),
+            Verdict::NeedMore
+        );
         let want = Verdict::Complete(HelloSpan {
             hello_len: (f.message.len() - 4) as u32,
             records: 1,
@@ -731,7 +740,9 @@ mod tests {
     #[test]
     fn sslv2_style_hello() {
         // SSLv2-compatible CLIENT-HELLO: 2-byte header with the high bit set, msg type 1.
-        let v2 = [0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10];
+        let v2 = [
+            0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10,
+        ];
         assert_eq!(whole(&v2), Verdict::Sslv2);
         assert_eq!(bytewise(&v2), Verdict::Sslv2);
         assert_eq!(whole(&[0xff]), Verdict::Sslv2);
@@ -745,16 +756,22 @@ mod tests {
         );
         // A zero-length record later on.
         let f = &fixtures()[0];
-        let mut s = reframe_records(&f.message, &[10]);
+        let mut s = reframe_records(&f.message[..10], &[]);
         s.extend_from_slice(&[22, 3, 3, 0, 0]);
         assert_eq!(whole(&s), Verdict::Malformed(Malformed::ZeroLengthRecord));
-        assert_eq!(bytewise(&s), Verdict::Malformed(Malformed::ZeroLengthRecord));
+        assert_eq!(
+            bytewise(&s),
+            Verdict::Malformed(Malformed::ZeroLengthRecord)
+        );
     }
 
     #[test]
     fn record_length_limits() {
         let ok = MAX_RECORD_LEN.to_be_bytes();
-        assert_eq!(whole(&[22, 3, 1, ok[0], ok[1], 1, 0, 0, 50]), Verdict::NeedMore);
+        assert_eq!(
+            whole(&[22, 3, 1, ok[0], ok[1], 1, 0, 0, 50]),
+            Verdict::NeedMore
+        );
         let bad = (MAX_RECORD_LEN + 1).to_be_bytes();
         assert_eq!(
             whole(&[22, 3, 1, bad[0], bad[1]]),
@@ -770,7 +787,7 @@ mod tests {
     fn interleaved_non_handshake_record() {
         let f = &fixtures()[0];
         for ty in [20u8, 21, 23, 24, 0, 0x80] {
-            let mut s = reframe_records(&f.message, &[100]);
+            let mut s = reframe_records(&f.message[..100], &[]);
             s.extend_from_slice(&[ty, 3, 3, 0, 2, 1, 0]);
             s.extend_from_slice(&reframe_records(&f.message[100..], &[]));
             let want = Verdict::Malformed(Malformed::UnexpectedContentType);
@@ -778,7 +795,7 @@ mod tests {
             assert_eq!(bytewise(&s), want, "type {ty}");
         }
         // A later record with a bad version.
-        let mut s = reframe_records(&f.message, &[100]);
+        let mut s = reframe_records(&f.message[..100], &[]);
         s.extend_from_slice(&[22, 2, 0, 0, 1, 0]);
         assert_eq!(whole(&s), Verdict::Malformed(Malformed::BadRecordVersion));
     }
@@ -790,7 +807,10 @@ mod tests {
             let s = [22, 3, 1, 0, 4, ty, 0, 0, 60];
             assert_eq!(whole(&s), Verdict::Malformed(Malformed::NotClientHello));
             // Decided on the type byte alone.
-            assert_eq!(whole(&s[..6]), Verdict::Malformed(Malformed::NotClientHello));
+            assert_eq!(
+                whole(&s[..6]),
+                Verdict::Malformed(Malformed::NotClientHello)
+            );
         }
     }
 
@@ -815,7 +835,10 @@ mod tests {
         // Even with the largest limit, the header-only verdict is still NeedMore.
         let mut d = Deframer::new(u32::MAX);
         assert_eq!(d.max_bytes(), MAX_HANDSHAKE_LEN);
-        assert_eq!(d.feed(&[22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]), Verdict::NeedMore);
+        assert_eq!(
+            d.feed(&[22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]),
+            Verdict::NeedMore
+        );
         // Header split across two records.
         assert_eq!(
             whole(&[22, 3, 1, 0, 2, 1, 0xff, 22, 3, 1, 0, 2, 0xff, 0xff]),
@@ -848,7 +871,10 @@ mod tests {
             assert_eq!(out[n], 0xa5, "{}", f.name);
             // Exact-size buffer.
             let mut exact = vec![0; f.message.len()];
-            assert_eq!(copy_hello(f.stream.chunks(1), &mut exact), Ok(f.message.len()));
+            assert_eq!(
+                copy_hello(f.stream.chunks(1), &mut exact),
+                Ok(f.message.len())
+            );
             assert_eq!(exact, f.message);
             // One byte short.
             let mut short = vec![0; f.message.len() - 1];
@@ -870,17 +896,29 @@ mod tests {
             copy_hello([&f.stream[..f.stream.len() - 1]], &mut out),
             Err(CopyError::Incomplete)
         );
-        assert_eq!(copy_hello(core::iter::empty::<&[u8]>(), &mut out), Err(CopyError::Incomplete));
-        assert_eq!(copy_hello([&b"GET /"[..]], &mut out), Err(CopyError::NotTls));
-        assert_eq!(copy_hello([&[0x80u8, 1][..]], &mut out), Err(CopyError::Sslv2));
+        assert_eq!(
+            copy_hello(core::iter::empty::<&[u8]>(), &mut out),
+            Err(CopyError::Incomplete)
+        );
+        assert_eq!(
+            copy_hello([&b"GET /"[..]], &mut out),
+            Err(CopyError::NotTls)
+        );
+        assert_eq!(
+            copy_hello([&[0x80u8, 1][..]], &mut out),
+            Err(CopyError::Sslv2)
+        );
         assert_eq!(
             copy_hello([&[22u8, 3, 1, 0, 0][..]], &mut out),
             Err(CopyError::Malformed(Malformed::ZeroLengthRecord))
         );
-        assert_eq!(copy_hello([&f.stream[..]], &mut []), Err(CopyError::TooLarge {
-            hello_len: (f.message.len() - 4) as u32,
-            capacity: 0,
-        }));
+        assert_eq!(
+            copy_hello([&f.stream[..]], &mut []),
+            Err(CopyError::TooLarge {
+                hello_len: (f.message.len() - 4) as u32,
+                capacity: 0,
+            })
+        );
     }
 
     #[test]
@@ -905,19 +943,27 @@ mod tests {
         out
     }
 
-    /// Streams that look like TLS often enough to reach the deeper states.
+    /// Streams that look like TLS often enough to reach the deeper states: a first
+    /// record header with a small length, a handshake header with a small length, then
+    /// random bytes (which may or may not form further records).
     fn tlsish() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..64),
-            (proptest::collection::vec(any::<u8>(), 0..300), 0u16..400, any::<u8>()).prop_map(
-                |(tail, len, ty)| {
+            (
+                proptest::collection::vec(any::<u8>(), 0..300),
+                0u16..400,
+                any::<u8>(),
+                0u16..120,
+            )
+                .prop_map(|(tail, rec_len, ty, hs_len)| {
                     let mut v = vec![22, 3, 1];
-                    v.extend_from_slice(&len.to_be_bytes());
+                    v.extend_from_slice(&rec_len.to_be_bytes());
                     v.push(if ty < 200 { 1 } else { ty });
+                    v.push(0);
+                    v.extend_from_slice(&hs_len.to_be_bytes());
                     v.extend_from_slice(&tail);
                     v
-                }
-            ),
+                }),
         ]
     }
 

@@ -216,11 +216,14 @@ impl fmt::Display for HelloError {
 
 /// Parse a ClientHello handshake message (4-byte header + body, nothing after it).
 pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
-    let header = msg.get(..HANDSHAKE_HEADER_LEN).ok_or(HelloError::Truncated)?;
+    let header = msg
+        .get(..HANDSHAKE_HEADER_LEN)
+        .ok_or(HelloError::Truncated)?;
     if header[0] != HANDSHAKE_TYPE_CLIENT_HELLO {
         return Err(HelloError::NotClientHello);
     }
-    let body_len = usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
+    let body_len =
+        usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
     let body_have = msg.len() - HANDSHAKE_HEADER_LEN;
     if body_have < body_len {
         return Err(HelloError::Truncated);
@@ -230,7 +233,7 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
     }
 
     let ch = match parse_tls_message_handshake(msg) {
-        Ok((rest, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) if rest.is_empty() => ch,
+        Ok(([], TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => ch,
         Ok(_) => return Err(HelloError::TrailingBytes),
         Err(_) => return Err(HelloError::Syntax),
     };
@@ -238,7 +241,14 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
     // tls-parser stops quietly at the end of what it understands (an extensions length
     // that overruns becomes "no extensions"); account for every byte ourselves.
     let session_id_len = ch.session_id.map_or(0, <[u8]>::len);
-    let used = 2 + 32 + 1 + session_id_len + 2 + 2 * ch.ciphers.len() + 1 + ch.comp.len()
+    let used = 2
+        + 32
+        + 1
+        + session_id_len
+        + 2
+        + 2 * ch.ciphers.len()
+        + 1
+        + ch.comp.len()
         + ch.ext.map_or(0, |e| 2 + e.len());
     if used != body_len {
         return Err(HelloError::TrailingBytes);
@@ -272,7 +282,10 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
         let start = block.pos;
         let ty = block.u16().ok_or(HelloError::ExtensionOverrun)?;
         let data = block.vec16().ok_or(HelloError::ExtensionOverrun)?;
-        let raw = block.buf.get(start..block.pos).ok_or(HelloError::ExtensionOverrun)?;
+        let raw = block
+            .buf
+            .get(start..block.pos)
+            .ok_or(HelloError::ExtensionOverrun)?;
         info.extensions.push(ty);
         extension(&mut info, ty, data, raw)?;
     }
@@ -292,9 +305,15 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
     {
         info.highest_version = v;
     }
-    info.post_quantum = info.key_share_groups.iter().any(|g| group::is_post_quantum(*g));
-    info.post_quantum_offered =
-        info.post_quantum || info.supported_groups.iter().any(|g| group::is_post_quantum(*g));
+    info.post_quantum = info
+        .key_share_groups
+        .iter()
+        .any(|g| group::is_post_quantum(*g));
+    info.post_quantum_offered = info.post_quantum
+        || info
+            .supported_groups
+            .iter()
+            .any(|g| group::is_post_quantum(*g));
     Ok(info)
 }
 
@@ -307,34 +326,47 @@ fn extension(
     raw: &[u8],
 ) -> Result<(), HelloError> {
     match ty {
-        ext::SERVER_NAME => match decode(raw) {
-            Some(TlsExtension::SNI(names)) => {
-                if let Some((_, host)) = names.iter().find(|(t, _)| *t == SNIType::HostName) {
-                    let host = core::str::from_utf8(host).map_err(|_| HelloError::BadServerName)?;
-                    if host.is_empty() {
-                        return Err(HelloError::BadServerName);
-                    }
-                    info.sni = Some(host.to_owned());
-                }
+        ext::SERVER_NAME => {
+            // An empty body is the server's form; a client sending it names no host.
+            if data.is_empty() {
+                return Ok(());
             }
-            _ => return Err(HelloError::BadServerName),
-        },
-        ext::ALPN => match decode(raw) {
-            Some(TlsExtension::ALPN(names)) => {
-                info.alpn = names.iter().map(|n| n.to_vec()).collect();
+            // ServerName server_name_list<1..2^16-1>; entry: name_type(1) HostName<1..2^16-1>
+            let framed = exact_list(data, |r| {
+                r.u8()?;
+                r.vec16().filter(|h| !h.is_empty()).map(drop)
+            });
+            let Some(TlsExtension::SNI(names)) = decode(raw).filter(|_| framed) else {
+                return Err(HelloError::BadServerName);
+            };
+            if let Some((_, host)) = names.iter().find(|(t, _)| *t == SNIType::HostName) {
+                let host = core::str::from_utf8(host).map_err(|_| HelloError::BadServerName)?;
+                info.sni = Some(host.to_owned());
             }
-            _ => return Err(HelloError::BadAlpn),
-        },
-        ext::SUPPORTED_GROUPS => match decode(raw) {
-            Some(TlsExtension::EllipticCurves(groups)) => {
-                info.supported_groups = groups.iter().map(|g| g.0).collect();
-            }
-            _ => return Err(HelloError::BadSupportedGroups),
-        },
-        ext::SIGNATURE_ALGORITHMS => match decode(raw) {
-            Some(TlsExtension::SignatureAlgorithms(algs)) => info.signature_algorithms = algs,
-            _ => return Err(HelloError::BadSignatureAlgorithms),
-        },
+        }
+        ext::ALPN => {
+            // ProtocolName protocol_name_list<2..2^16-1>; ProtocolName<1..2^8-1>
+            let framed = exact_list(data, |r| r.vec8().filter(|p| !p.is_empty()).map(drop));
+            let Some(TlsExtension::ALPN(names)) = decode(raw).filter(|_| framed) else {
+                return Err(HelloError::BadAlpn);
+            };
+            info.alpn = names.iter().map(|n| n.to_vec()).collect();
+        }
+        ext::SUPPORTED_GROUPS => {
+            let framed = exact_list(data, |r| r.u16().map(drop));
+            let Some(TlsExtension::EllipticCurves(groups)) = decode(raw).filter(|_| framed) else {
+                return Err(HelloError::BadSupportedGroups);
+            };
+            info.supported_groups = groups.iter().map(|g| g.0).collect();
+        }
+        ext::SIGNATURE_ALGORITHMS => {
+            let framed = exact_list(data, |r| r.u16().map(drop));
+            let Some(TlsExtension::SignatureAlgorithms(algs)) = decode(raw).filter(|_| framed)
+            else {
+                return Err(HelloError::BadSignatureAlgorithms);
+            };
+            info.signature_algorithms = algs;
+        }
         ext::SUPPORTED_VERSIONS => {
             // ProtocolVersion versions<2..254>;
             let mut r = Reader::new(data);
@@ -385,6 +417,28 @@ fn extension(
         _ => {}
     }
     Ok(())
+}
+
+/// True if `data` is exactly one `vec16` holding a whole number of `entry`s.
+///
+/// `tls-parser` decodes the values but, inside an extension, stops quietly at the first
+/// entry it cannot read; this makes sure nothing was skipped, so that what we report is
+/// what a strict server reads.
+fn exact_list(data: &[u8], entry: impl Fn(&mut Reader<'_>) -> Option<()>) -> bool {
+    let mut r = Reader::new(data);
+    let Some(list) = r.vec16() else {
+        return false;
+    };
+    if !r.is_empty() {
+        return false;
+    }
+    let mut l = Reader::new(list);
+    while !l.is_empty() {
+        if entry(&mut l).is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// One whole extension through `tls-parser`; `None` if it does not parse.
@@ -515,7 +569,10 @@ mod tests {
         assert_eq!(i.message_len, 600);
         assert_eq!(i.sni.as_deref(), Some("resume.example.test"));
         assert_eq!(i.alpn, vec![b"h2".to_vec()]);
-        assert_eq!(i.extensions, [0, 11, 10, 35, 16, 22, 23, 13, 43, 45, 51, 41]);
+        assert_eq!(
+            i.extensions,
+            [0, 11, 10, 35, 16, 22, 23, 13, 43, 45, 51, 41]
+        );
         // tshark: identity_length 208, identities.length 214, binders_len 49.
         assert_eq!(
             i.psk,
@@ -554,13 +611,19 @@ mod tests {
             i.extensions,
             [0, 23, 0xff01, 10, 11, 35, 16, 5, 34, 51, 43, 13, 45, 28, 21]
         );
-        assert_eq!(i.supported_groups, [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101]);
+        assert_eq!(
+            i.supported_groups,
+            [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101]
+        );
         assert_eq!(i.key_share_groups, [0x001d, 0x0017]);
         assert_eq!(i.key_share_bytes, 32 + 65);
         assert_eq!(i.supported_versions, [0x0304, 0x0303]);
         assert_eq!(
             i.signature_algorithms,
-            [0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201]
+            [
+                0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203,
+                0x0201
+            ]
         );
         assert_eq!(i.padding_len, Some(122));
         assert_eq!(i.session_ticket_len, Some(0));
@@ -594,7 +657,9 @@ mod tests {
     fn grease_values() {
         let all: Vec<u16> = (0..=0xffffu16).filter(|v| is_grease(*v)).collect();
         assert_eq!(all.len(), 16);
-        assert!(all.iter().all(|v| v & 0xff == 0x0a || v & 0xff == 0x1a || v & 0x0f == 0x0a));
+        assert!(all
+            .iter()
+            .all(|v| v & 0xff == 0x0a || v & 0xff == 0x1a || v & 0x0f == 0x0a));
         assert!(is_grease(0x0a0a) && is_grease(0xfafa));
         assert!(!is_grease(0x0a1a) && !is_grease(0x1301));
     }
@@ -614,10 +679,15 @@ mod tests {
 
     #[test]
     fn header_and_length_errors() {
-        let msg = HelloBuilder::default().ext(0, sni_body(b"a.example")).build();
+        let msg = HelloBuilder::default()
+            .ext(0, sni_body(b"a.example"))
+            .build();
         assert!(parse_client_hello(&msg).is_ok());
         assert_eq!(parse_client_hello(&msg[..3]), Err(HelloError::Truncated));
-        assert_eq!(parse_client_hello(&msg[..msg.len() - 1]), Err(HelloError::Truncated));
+        assert_eq!(
+            parse_client_hello(&msg[..msg.len() - 1]),
+            Err(HelloError::Truncated)
+        );
         let mut long = msg.clone();
         long.push(0);
         assert_eq!(parse_client_hello(&long), Err(HelloError::TrailingBytes));
@@ -660,13 +730,20 @@ mod tests {
             .ext(23, vec![])
             .ext(0, sni_body(b"b"))
             .build();
-        assert_eq!(parse_client_hello(&msg), Err(HelloError::DuplicateExtension));
+        assert_eq!(
+            parse_client_hello(&msg),
+            Err(HelloError::DuplicateExtension)
+        );
     }
 
     #[test]
     fn bad_extension_bodies() {
         let cases: [(u16, Vec<u8>, HelloError); 11] = [
-            (0, vec![0, 5, 0, 0, 9, b'a', b'b'], HelloError::BadServerName),
+            (
+                0,
+                vec![0, 5, 0, 0, 9, b'a', b'b'],
+                HelloError::BadServerName,
+            ),
             (0, sni_body(b""), HelloError::BadServerName),
             (0, sni_body(&[0xff, 0xfe]), HelloError::BadServerName),
             (16, vec![0, 9, 2, b'h'], HelloError::BadAlpn),
@@ -675,8 +752,16 @@ mod tests {
             (43, vec![3, 3, 4, 3], HelloError::BadSupportedVersions),
             (43, vec![2, 3, 4, 0], HelloError::BadSupportedVersions),
             (51, vec![0, 6, 0, 29, 0, 32, 1, 2], HelloError::BadKeyShare),
-            (41, vec![0, 7, 0, 1, 0xaa, 0, 0, 0, 0], HelloError::BadPreSharedKey),
-            (41, vec![0, 3, 0, 9, 0xaa, 0, 0], HelloError::BadPreSharedKey),
+            (
+                41,
+                vec![0, 7, 0, 1, 0xaa, 0, 0, 0, 0],
+                HelloError::BadPreSharedKey,
+            ),
+            (
+                41,
+                vec![0, 3, 0, 9, 0xaa, 0, 0],
+                HelloError::BadPreSharedKey,
+            ),
         ];
         for (ty, body, want) in cases {
             let msg = HelloBuilder::default().ext(ty, body.clone()).build();
@@ -703,7 +788,7 @@ mod tests {
                 for (g, n) in [(0x6399u16, 1216usize), (0x001d, 32)] {
                     ks.extend_from_slice(&g.to_be_bytes());
                     ks.extend_from_slice(&(n as u16).to_be_bytes());
-                    ks.extend(std::iter::repeat(7).take(n));
+                    ks.resize(ks.len() + n, 7);
                 }
                 let mut v = (ks.len() as u16).to_be_bytes().to_vec();
                 v.extend_from_slice(&ks);

@@ -60,7 +60,10 @@ fn reassemble(stream: &[u8]) -> (Vec<u8>, u32) {
         off += 5 + len;
         records += 1;
         if payload.len() >= 4 {
-            let want = 4 + (usize::from(payload[1]) << 16 | usize::from(payload[2]) << 8 | usize::from(payload[3]));
+            let want = 4
+                + (usize::from(payload[1]) << 16
+                    | usize::from(payload[2]) << 8
+                    | usize::from(payload[3]));
             if payload.len() >= want {
                 assert_eq!(off, stream.len(), "fixture ends at the hello's last record");
                 payload.truncate(want);
@@ -130,7 +133,9 @@ impl Default for HelloBuilder {
 impl HelloBuilder {
     /// Adds an extension.
     pub fn ext(mut self, ty: u16, body: Vec<u8>) -> Self {
-        self.extensions.get_or_insert_with(Vec::new).push((ty, body));
+        self.extensions
+            .get_or_insert_with(Vec::new)
+            .push((ty, body));
         self
     }
 

@@ -1,0 +1,153 @@
+//! Flow tracking: the bidirectional key, the per-worker table, TCP state per direction, session
+//! end reasons and aging.
+
+mod key;
+mod table;
+mod wheel;
+
+pub use key::FlowKey;
+pub use table::{flag, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState};
+pub use wheel::{Wheel, TICK_MS};
+
+use serde::Deserialize;
+
+/// Why a session ended, as operators read it in the traffic log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EndReason {
+    /// Both sides closed with FIN.
+    TcpFin = 1,
+    /// The client sent a RST.
+    TcpRstFromClient,
+    /// The server sent a RST.
+    TcpRstFromServer,
+    /// No packet for longer than the state's timeout.
+    AgedOut,
+    /// The appliance stopped with the session open.
+    Shutdown,
+    /// The ClientHello needed more packets (or bytes) than the budget: we reset it.
+    AccumulationLimit,
+    /// No accumulation capacity left and `on_capacity = "reset"`.
+    AccumulationCapacity,
+    /// The SNI policy denied the ClientHello: we reset it.
+    PolicyDeny,
+    /// Data we acknowledged on the server's behalf was never acknowledged by the server.
+    ReleaseTimeout,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 9] = [
+        EndReason::TcpFin,
+        EndReason::TcpRstFromClient,
+        EndReason::TcpRstFromServer,
+        EndReason::AgedOut,
+        EndReason::Shutdown,
+        EndReason::AccumulationLimit,
+        EndReason::AccumulationCapacity,
+        EndReason::PolicyDeny,
+        EndReason::ReleaseTimeout,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::TcpFin => "tcp-fin",
+            EndReason::TcpRstFromClient => "tcp-rst-from-client",
+            EndReason::TcpRstFromServer => "tcp-rst-from-server",
+            EndReason::AgedOut => "aged-out",
+            EndReason::Shutdown => "shutdown",
+            EndReason::AccumulationLimit => "accumulation-limit",
+            EndReason::AccumulationCapacity => "accumulation-capacity",
+            EndReason::PolicyDeny => "policy-deny",
+            EndReason::ReleaseTimeout => "release-timeout",
+        }
+    }
+
+    /// Index into per-reason counter arrays (0-based).
+    pub fn index(self) -> usize {
+        self as usize - 1
+    }
+
+    fn from_u8(v: u8) -> Option<EndReason> {
+        EndReason::ALL.get((v as usize).wrapping_sub(1)).copied()
+    }
+}
+
+/// Timeouts in seconds, per state (`[flow]` in the config).
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// SYN seen, handshake not complete.
+    #[serde(default = "d_handshake")]
+    pub handshake: f64,
+    /// Established TCP.
+    #[serde(default = "d_established")]
+    pub established: f64,
+    /// One side sent FIN.
+    #[serde(default = "d_half_closed")]
+    pub half_closed: f64,
+    /// Both sides sent FIN, or a RST ended the session (absorbs stragglers).
+    #[serde(default = "d_time_wait")]
+    pub time_wait: f64,
+    /// UDP, ICMP and other IP protocols.
+    #[serde(default = "d_non_tcp")]
+    pub non_tcp: f64,
+}
+
+fn d_handshake() -> f64 {
+    10.0
+}
+fn d_established() -> f64 {
+    3600.0
+}
+fn d_half_closed() -> f64 {
+    120.0
+}
+fn d_time_wait() -> f64 {
+    15.0
+}
+fn d_non_tcp() -> f64 {
+    30.0
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: d_handshake(),
+            established: d_established(),
+            half_closed: d_half_closed(),
+            time_wait: d_time_wait(),
+            non_tcp: d_non_tcp(),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The timeout for a state, in wheel ticks (at least one).
+    pub fn ticks(&self, state: TcpState) -> u32 {
+        let secs = match state {
+            TcpState::NonTcp => self.non_tcp,
+            TcpState::SynSent | TcpState::SynReceived => self.handshake,
+            TcpState::Established => self.established,
+            TcpState::HalfClosed => self.half_closed,
+            TcpState::Closed => self.time_wait,
+        };
+        ((secs * 1000.0 / TICK_MS as f64).ceil() as u32).max(1)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("handshake", self.handshake),
+            ("established", self.established),
+            ("half_closed", self.half_closed),
+            ("time_wait", self.time_wait),
+            ("non_tcp", self.non_tcp),
+        ] {
+            if !(0.1..=86400.0 * 7.0).contains(&v) {
+                return Err(format!(
+                    "flow.timeouts.{k}: must be 0.1..=604800 seconds, got {v}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
