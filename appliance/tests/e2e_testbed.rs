@@ -19,7 +19,11 @@ serve(socket.AF_INET, "198.18.0.2")
 '"#;
 
 fn tcp_roundtrip(addr: &str) -> bool {
-    let fam = if addr.contains(':') { "AF_INET6" } else { "AF_INET" };
+    let fam = if addr.contains(':') {
+        "AF_INET6"
+    } else {
+        "AF_INET"
+    };
     let o = netns(
         "acp-client",
         &format!(
@@ -32,7 +36,9 @@ fn tcp_roundtrip(addr: &str) -> bool {
 fn tls_handshake(addr: &str) -> bool {
     let o = netns(
         "acp-client",
-        &format!("echo Q | timeout 5 openssl s_client -connect {addr} -servername server.test 2>&1"),
+        &format!(
+            "echo Q | timeout 5 openssl s_client -connect {addr} -servername server.test 2>&1"
+        ),
     );
     let out = String::from_utf8_lossy(&o.stdout);
     out.contains("Cipher is TLS_") && out.contains("Verify return code")
@@ -46,25 +52,50 @@ fn tcp_and_tls_pass_only_through_the_appliance() {
     let _echo = netns_bg("acp-server", TCP_ECHO_SERVER);
     let _tls = netns_bg(
         "acp-server",
-        &format!("openssl s_server -accept 443 -cert {} -key {} -quiet", cert.display(), key.display()),
+        &format!(
+            "openssl s_server -accept 443 -cert {} -key {} -quiet",
+            cert.display(),
+            key.display()
+        ),
     );
     wait_listen("acp-server", 8080);
     wait_listen("acp-server", 443);
 
     // Without the appliance there is no path between the namespaces.
-    assert!(!tcp_roundtrip("198.18.0.2"), "TCP worked without the appliance");
-    assert!(!tls_handshake("198.18.0.2:443"), "TLS worked without the appliance");
+    assert!(
+        !tcp_roundtrip("198.18.0.2"),
+        "TCP worked without the appliance"
+    );
+    assert!(
+        !tls_handshake("198.18.0.2:443"),
+        "TLS worked without the appliance"
+    );
 
     let app = Appliance::start(&dir, &testbed_config(1, ""));
-    assert!(tcp_roundtrip("198.18.0.2"), "TCP over IPv4 through the appliance");
-    assert!(tcp_roundtrip("2001:2::2"), "TCP over IPv6 through the appliance");
-    assert!(tls_handshake("198.18.0.2:443"), "TLS over IPv4 through the appliance");
-    assert!(tls_handshake("[2001:2::2]:443"), "TLS over IPv6 through the appliance");
+    assert!(
+        tcp_roundtrip("198.18.0.2"),
+        "TCP over IPv4 through the appliance"
+    );
+    assert!(
+        tcp_roundtrip("2001:2::2"),
+        "TCP over IPv6 through the appliance"
+    );
+    assert!(
+        tls_handshake("198.18.0.2:443"),
+        "TLS over IPv4 through the appliance"
+    );
+    assert!(
+        tls_handshake("[2001:2::2]:443"),
+        "TLS over IPv6 through the appliance"
+    );
     let st = app.stop();
     assert!(st.success, "appliance exit status: {:?}", st.stderr);
     assert!(st.total("rx_from_client") > 10 && st.total("rx_from_server") > 10);
     assert_eq!(st.mbufs_not_returned(), 0, "mbuf leak");
 
     // And once it is gone, the path is gone again.
-    assert!(!tcp_roundtrip("198.18.0.2"), "TCP worked after the appliance stopped");
+    assert!(
+        !tcp_roundtrip("198.18.0.2"),
+        "TCP worked after the appliance stopped"
+    );
 }

@@ -29,7 +29,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A unique EAL file prefix for one appliance process.
 pub fn file_prefix() -> String {
-    format!("acpt{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "acpt{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// EAL arguments common to all tests: no hugepages, no shared files, quiet.
@@ -228,7 +232,11 @@ impl Drop for Appliance {
 
 /// Run a command, returning its output (never panics on failure: callers assert).
 pub fn sh(cmd: &str) -> Output {
-    Command::new("bash").arg("-c").arg(cmd).output().expect("bash")
+    Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("bash")
 }
 
 /// Run a command inside a namespace.
@@ -290,7 +298,11 @@ impl Drop for Testbed {
 /// The testbed config with this test's EAL prefix and extra TOML appended.
 pub fn testbed_config(queues: u16, extra: &str) -> String {
     let prefix = file_prefix();
-    let cores = if queues == 1 { "[1]".to_string() } else { "[0, 1]".to_string() };
+    let cores = if queues == 1 {
+        "[1]".to_string()
+    } else {
+        "[0, 1]".to_string()
+    };
     let mut eal = eal_base(&prefix, "0");
     eal.push(format!("--vdev=net_af_packet0,iface=acp-c,qpairs={queues}"));
     eal.push(format!("--vdev=net_af_packet1,iface=acp-s,qpairs={queues}"));
@@ -303,13 +315,30 @@ pub fn testbed_config(queues: u16, extra: &str) -> String {
 pub fn cert(dir: &Path) -> (PathBuf, PathBuf) {
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=server.test", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=server.test",
+            "-keyout",
+        ])
         .arg(&k)
         .arg("-out")
         .arg(&c)
         .output()
         .unwrap();
-    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (c, k)
 }
 
