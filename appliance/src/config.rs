@@ -22,6 +22,163 @@ pub struct Config {
     pub control: ControlConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub flow: FlowConfig,
+    #[serde(default)]
+    pub mss: MssConfig,
+}
+
+/// What to do when a worker's flow table is full.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTableFull {
+    /// Forward the packet untracked (fail open).
+    #[default]
+    Pass,
+    /// Drop the packet (fail closed).
+    Drop,
+}
+
+/// What to do with malformed IP/TCP frames (bad lengths, bad options).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MalformedAction {
+    #[default]
+    Drop,
+    Pass,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// Flows per worker (preallocated).
+    #[serde(default = "default_flow_capacity")]
+    pub capacity: u32,
+    #[serde(default)]
+    pub on_table_full: OnTableFull,
+    #[serde(default)]
+    pub malformed: MalformedAction,
+    #[serde(default)]
+    pub timeouts: crate::flow::Timeouts,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            capacity: default_flow_capacity(),
+            on_table_full: OnTableFull::default(),
+            malformed: MalformedAction::default(),
+            timeouts: Default::default(),
+        }
+    }
+}
+
+fn default_flow_capacity() -> u32 {
+    65536
+}
+
+/// `clamp = 1400 | "auto" | false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MssClamp {
+    #[default]
+    Off,
+    /// From the egress port's MTU: MTU−40 (IPv4), MTU−60 (IPv6).
+    Auto,
+    Value(u16),
+}
+
+/// `insert_missing = 1460 | false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MssInsert {
+    #[default]
+    Off,
+    Value(u16),
+}
+
+/// Valid MSS values for clamp and insert: below 536 is below every IPv4 host's minimum
+/// (RFC 1122), above 9000 exceeds any jumbo MTU we forward.
+pub const MSS_MIN: u16 = 536;
+pub const MSS_MAX: u16 = 9000;
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MssConfig {
+    #[serde(default, with = "clamp_serde")]
+    pub clamp: MssClamp,
+    #[serde(default, with = "insert_serde")]
+    pub insert_missing: MssInsert,
+}
+
+mod clamp_serde {
+    use super::MssClamp;
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(untagged)]
+    enum Raw {
+        B(bool),
+        N(i64),
+        S(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MssClamp, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::B(false) => Ok(MssClamp::Off),
+            Raw::S(s) if s == "auto" => Ok(MssClamp::Auto),
+            Raw::S(s) if s == "off" => Ok(MssClamp::Off),
+            Raw::N(n) if (super::MSS_MIN as i64..=super::MSS_MAX as i64).contains(&n) => {
+                Ok(MssClamp::Value(n as u16))
+            }
+            _ => Err(de::Error::custom(format!(
+                "expected a number {}..={}, \"auto\" or false",
+                super::MSS_MIN,
+                super::MSS_MAX
+            ))),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &MssClamp, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            MssClamp::Off => Raw::B(false),
+            MssClamp::Auto => Raw::S("auto".into()),
+            MssClamp::Value(n) => Raw::N(*n as i64),
+        }
+        .serialize(s)
+    }
+}
+
+mod insert_serde {
+    use super::MssInsert;
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(untagged)]
+    enum Raw {
+        B(bool),
+        N(i64),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MssInsert, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::B(false) => Ok(MssInsert::Off),
+            Raw::N(n) if (super::MSS_MIN as i64..=super::MSS_MAX as i64).contains(&n) => {
+                Ok(MssInsert::Value(n as u16))
+            }
+            _ => Err(de::Error::custom(format!(
+                "expected a number {}..={} or false",
+                super::MSS_MIN,
+                super::MSS_MAX
+            ))),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &MssInsert, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            MssInsert::Off => Raw::B(false),
+            MssInsert::Value(n) => Raw::N(*n as i64),
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -215,6 +372,13 @@ impl Config {
                 ),
             );
         }
+        if !(1024..=64 * 1024 * 1024).contains(&self.flow.capacity) {
+            return bad(
+                "flow.capacity",
+                format!("must be 1024..=67108864, got {}", self.flow.capacity),
+            );
+        }
+        self.flow.timeouts.validate().map_err(ConfigError)?;
         if let Some(n) = self.mempool.mbufs {
             if n < 1024 {
                 return bad("mempool.mbufs", format!("must be at least 1024, got {n}"));
@@ -256,6 +420,35 @@ mod tests {
         assert!(e.0.starts_with("ports.server"), "{e}");
         let e = Config::parse("[workers]\nqueues = \"two\"\n").unwrap_err();
         assert!(e.0.contains("queues"), "{e}");
+    }
+
+    #[test]
+    fn mss_values() {
+        let c = Config::parse("[mss]\nclamp = \"auto\"\ninsert_missing = 1460\n").unwrap();
+        assert_eq!(c.mss.clamp, MssClamp::Auto);
+        assert_eq!(c.mss.insert_missing, MssInsert::Value(1460));
+        let c = Config::parse("[mss]\nclamp = 1400\ninsert_missing = false\n").unwrap();
+        assert_eq!(c.mss.clamp, MssClamp::Value(1400));
+        assert_eq!(c.mss.insert_missing, MssInsert::Off);
+        for bad in [
+            "clamp = 100",
+            "clamp = true",
+            "clamp = \"big\"",
+            "insert_missing = 70000",
+        ] {
+            let e = Config::parse(&format!("[mss]\n{bad}\n")).unwrap_err();
+            assert!(
+                e.0.contains("mss") || e.0.contains("clamp") || e.0.contains("insert_missing"),
+                "{bad}: {e}"
+            );
+        }
+        let e = Config::parse("[flow.timeouts]\nestablished = 0\n").unwrap_err();
+        assert!(e.0.starts_with("flow.timeouts.established"), "{e}");
+        let e = Config::parse("[flow]\non_table_full = \"explode\"\n").unwrap_err();
+        assert!(
+            e.0.contains("on_table_full") || e.0.contains("explode"),
+            "{e}"
+        );
     }
 
     #[test]

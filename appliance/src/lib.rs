@@ -4,10 +4,13 @@
 
 pub mod config;
 pub mod flow;
+pub mod gen;
 pub mod io;
+pub mod live;
 pub mod mss;
 pub mod packet;
 pub mod port;
+pub mod record;
 pub mod runtime;
 pub mod stats;
 pub mod tls;

@@ -3,9 +3,12 @@
 
 use crate::config::{Config, PortRef};
 use crate::io::Side;
+use crate::live::{Live, Shared};
 use crate::port::{self, DpdkIo, Eal, Mempool, Port, PortConfig};
+use crate::record::SessionRecord;
 use crate::stats;
-use crate::worker::{Worker, WorkerCounters};
+use crate::worker::{Worker, WorkerConfig, WorkerCounters};
+use crossbeam::queue::ArrayQueue;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -75,13 +78,44 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    let mtu = [
+        ports[0].mtu().unwrap_or(1500),
+        ports[1].mtu().unwrap_or(1500),
+    ];
+    let shared = Shared::new(Live::from_config(&cfg, mtu));
+    let mut traffic_log = match &cfg.log.traffic {
+        Some(path) => Some(TrafficLog::open(path)?),
+        None => None,
+    };
+    let clock = Instant::now();
+    let wall_epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+
     // Workers.
     let worker_stop = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
+    let mut logs = Vec::new();
     let mut handles = Vec::new();
     for q in 0..queues {
         let c = Arc::new(WorkerCounters::default());
         counters.push(c.clone());
+        let log = traffic_log
+            .as_ref()
+            .map(|_| Arc::new(ArrayQueue::new(LOG_QUEUE)));
+        if let Some(l) = &log {
+            logs.push(l.clone());
+        }
+        let wcfg = WorkerConfig {
+            id: q,
+            flow_capacity: cfg.flow.capacity,
+            timeouts: cfg.flow.timeouts,
+            on_table_full: cfg.flow.on_table_full,
+            malformed: cfg.flow.malformed,
+            wall_epoch_ms,
+        };
+        let shared = shared.clone();
         let core = cfg.workers.cores.get(q as usize).copied();
         let io = DpdkIo::new([client_id, server_id], q, pool.clone());
         let stop = worker_stop.clone();
@@ -102,8 +136,8 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
                     return;
                 }
                 let _ = ready_tx.send(Ok(()));
-                let mut w = Worker::new(q as usize, io, c);
-                w.run(&stop);
+                let mut w = Worker::new(wcfg, io, c, shared, log);
+                w.run(&stop, clock);
                 drop(w);
                 port::unregister_thread();
             })
@@ -147,7 +181,8 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
     let interval = cfg.control.stats_interval_secs;
     let mut next = Instant::now() + Duration::from_secs(interval.max(1));
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
+        drain_logs(&logs, &mut traffic_log);
         if interval > 0 && Instant::now() >= next {
             next += Duration::from_secs(interval);
             print_stats("stats", &ports, &counters);
@@ -156,8 +191,17 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
 
     eprintln!("appliance: stopping");
     worker_stop.store(true, Ordering::SeqCst);
+    // Keep draining while workers end their sessions, so every one gets its record.
+    while handles.iter().any(|h| !h.is_finished()) {
+        drain_logs(&logs, &mut traffic_log);
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for h in handles {
         let _ = h.join();
+    }
+    drain_logs(&logs, &mut traffic_log);
+    if let Some(t) = &mut traffic_log {
+        t.flush();
     }
     for p in &mut ports {
         p.stop();
@@ -176,6 +220,65 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
     drop(pool);
     drop(eal);
     Ok(())
+}
+
+/// Records a worker can hand over before the control thread drains them (every 20 ms).
+const LOG_QUEUE: usize = 65536;
+
+/// The traffic log file: one JSON line per ended session.
+struct TrafficLog {
+    path: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    errors: u64,
+}
+
+impl TrafficLog {
+    fn open(path: &std::path::Path) -> Result<TrafficLog, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("log.traffic: creating {}: {e}", dir.display()))?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("log.traffic: opening {}: {e}", path.display()))?;
+        Ok(TrafficLog {
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(f),
+            errors: 0,
+        })
+    }
+
+    fn write(&mut self, r: &SessionRecord) {
+        if writeln!(self.out, "{}", r.to_json()).is_err() {
+            self.errors += 1;
+            if self.errors == 1 {
+                eprintln!(
+                    "appliance: cannot write traffic log {}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+fn drain_logs(queues: &[Arc<ArrayQueue<SessionRecord>>], log: &mut Option<TrafficLog>) {
+    let Some(log) = log else { return };
+    let mut n = 0;
+    for q in queues {
+        while let Some(r) = q.pop() {
+            log.write(&r);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        log.flush();
+    }
 }
 
 /// Enough mbufs for every RX and TX ring, the per-lcore caches and bursts in flight.
@@ -216,7 +319,7 @@ fn print_stats(tag: &str, ports: &[Port], counters: &[Arc<WorkerCounters>]) {
     let _ = std::io::stdout().flush();
 }
 
-fn fmt_counters(c: &[(&str, u64)]) -> String {
+fn fmt_counters(c: &[(String, u64)]) -> String {
     c.iter()
         .filter(|(_, v)| *v != 0)
         .map(|(n, v)| format!("{n}={v}"))

@@ -45,23 +45,26 @@ macro_rules! counters {
         pub struct $name { $($(#[$fm])* pub $field: $crate::stats::Counter,)* }
         impl $name {
             /// Every counter with its name, in declaration order.
-            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($field), self.$field.get()),)*]
+            pub fn snapshot(&self) -> $crate::stats::Snapshot {
+                vec![$((stringify!($field).to_string(), self.$field.get()),)*]
             }
         }
     };
 }
 
-/// Sum snapshots by name (aggregating workers).
-pub fn sum(snapshots: &[Vec<(&'static str, u64)>]) -> Vec<(&'static str, u64)> {
-    let mut out: Vec<(&'static str, u64)> = Vec::new();
+/// A named counter value in a snapshot.
+pub type Snapshot = Vec<(String, u64)>;
+
+/// Sum snapshots by name (aggregating workers), keeping the first snapshot's order.
+pub fn sum(snapshots: &[Snapshot]) -> Snapshot {
+    let mut out: Snapshot = Vec::new();
     for s in snapshots {
         for (i, (name, v)) in s.iter().enumerate() {
             match out.get_mut(i) {
                 Some(slot) if slot.0 == *name => slot.1 += v,
                 _ => match out.iter_mut().find(|(n, _)| n == name) {
                     Some(slot) => slot.1 += v,
-                    None => out.push((name, *v)),
+                    None => out.push((name.clone(), *v)),
                 },
             }
         }
@@ -84,7 +87,12 @@ mod tests {
         x.b.inc();
         let y = Demo::default();
         y.a.add(4);
-        assert_eq!(x.snapshot(), vec![("a", 3), ("b", 1)]);
-        assert_eq!(sum(&[x.snapshot(), y.snapshot()]), vec![("a", 7), ("b", 1)]);
+        let v = |s: &[(&str, u64)]| {
+            s.iter()
+                .map(|(n, v)| (n.to_string(), *v))
+                .collect::<Snapshot>()
+        };
+        assert_eq!(x.snapshot(), v(&[("a", 3), ("b", 1)]));
+        assert_eq!(sum(&[x.snapshot(), y.snapshot()]), v(&[("a", 7), ("b", 1)]));
     }
 }

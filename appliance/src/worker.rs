@@ -2,14 +2,25 @@
 //! it out of the other side, flush. Generic over `PacketIo` so it runs on DPDK ports in
 //! production and on in-memory fakes in tests.
 
+use crate::config::{MalformedAction, OnTableFull};
 use crate::counters;
+use crate::flow::{
+    self, flag, Dir, EndReason, Flow, FlowKey, FlowTable, Insert, TcpState, Timeouts,
+};
 use crate::io::{Frame, PacketIo, Side, BURST};
+use crate::live::{Live, Shared};
+use crate::mss::{self, MssOutcome};
+use crate::packet::{self, ParseError, L4};
+use crate::record::SessionRecord;
+use crate::stats::{Counter, Snapshot};
+use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 counters! {
     /// Per-worker datapath counters (written by the worker only).
-    pub struct WorkerCounters {
+    pub struct BaseCounters {
         rx_from_client,
         rx_from_server,
         rx_bytes_from_client,
@@ -20,30 +31,131 @@ counters! {
         tx_dropped_to_server,
         polls,
         busy_polls,
+        non_ip,
+        ipv4,
+        ipv6,
+        vlan_tagged,
+        tcp,
+        udp,
+        icmp,
+        other_l4,
+        fragments,
+        malformed_dropped,
+        malformed_passed,
+        flows_created,
+        flows_active,
+        flows_peak,
+        flow_table_full_passed,
+        flow_table_full_dropped,
+        midstream_pickups,
+        rst_without_flow,
+        port_reuse,
+        log_records,
+        log_queue_full,
     }
 }
 
+/// All counters of one worker: the fixed ones plus arrays by reason.
+#[derive(Default, Debug)]
+pub struct WorkerCounters {
+    pub base: BaseCounters,
+    /// Malformed frames by parse error.
+    pub malformed: [Counter; ParseError::COUNT],
+    /// Sessions ended, by end reason.
+    pub ended: [Counter; EndReason::ALL.len()],
+    /// MSS fixup outcomes on SYN (from client) and SYN-ACK (from server).
+    pub mss: [[Counter; MssOutcome::COUNT]; 2],
+}
+
+impl WorkerCounters {
+    /// Every counter with a stable name.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut v = self.base.snapshot();
+        for e in ParseError::ALL {
+            v.push((
+                format!("malformed_{}", e.name()),
+                self.malformed[e.index()].get(),
+            ));
+        }
+        for r in EndReason::ALL {
+            v.push((
+                format!("ended_{}", r.name().replace('-', "_")),
+                self.ended[r.index()].get(),
+            ));
+        }
+        for (d, dir) in ["from_client", "from_server"].iter().enumerate() {
+            for (i, name) in MssOutcome::NAMES.iter().enumerate() {
+                v.push((format!("mss_{name}_{dir}"), self.mss[d][i].get()));
+            }
+        }
+        v
+    }
+}
+
+/// How a worker is set up (by the runtime, or by a test).
+pub struct WorkerConfig {
+    pub id: u16,
+    pub flow_capacity: u32,
+    pub timeouts: Timeouts,
+    pub on_table_full: OnTableFull,
+    pub malformed: MalformedAction,
+    /// Unix time in ms at the worker clock's zero (for record timestamps).
+    pub wall_epoch_ms: u64,
+}
+
+/// Most flows expired per loop, so a mass expiry cannot stall RX for long.
+const EXPIRE_BUDGET: usize = 1024;
+
 /// One worker: its queue on both ports and everything it owns.
 pub struct Worker<P: PacketIo> {
-    pub id: usize,
+    pub id: u16,
     io: P,
     counters: Arc<WorkerCounters>,
+    shared: Arc<Shared>,
+    live: Arc<Live>,
+    live_version: u64,
+    flows: FlowTable,
+    log: Option<Arc<ArrayQueue<SessionRecord>>>,
+    on_table_full: OnTableFull,
+    malformed: MalformedAction,
+    wall_epoch_ms: u64,
     rx: Vec<P::Buf>,
 }
 
 impl<P: PacketIo> Worker<P> {
-    pub fn new(id: usize, io: P, counters: Arc<WorkerCounters>) -> Self {
+    pub fn new(
+        cfg: WorkerConfig,
+        io: P,
+        counters: Arc<WorkerCounters>,
+        shared: Arc<Shared>,
+        log: Option<Arc<ArrayQueue<SessionRecord>>>,
+    ) -> Self {
+        let live_version = shared.version();
         Worker {
-            id,
+            id: cfg.id,
             io,
             counters,
+            live: shared.load(),
+            live_version,
+            shared,
+            flows: FlowTable::new(cfg.flow_capacity, cfg.id, cfg.timeouts),
+            log,
+            on_table_full: cfg.on_table_full,
+            malformed: cfg.malformed,
+            wall_epoch_ms: cfg.wall_epoch_ms,
             rx: Vec::with_capacity(BURST),
         }
     }
 
-    /// One iteration: a burst from each side, processed and flushed. Returns frames received.
+    /// One iteration at worker time `now_ms`: a burst from each side, processed and flushed,
+    /// then aging. Returns frames received.
     #[inline]
-    pub fn poll(&mut self) -> usize {
+    pub fn poll(&mut self, now_ms: u64) -> usize {
+        let v = self.shared.version();
+        if v != self.live_version {
+            self.live = self.shared.load();
+            self.live_version = v;
+        }
         let mut total = 0;
         for side in Side::BOTH {
             self.io.rx_burst(side, &mut self.rx);
@@ -56,48 +168,277 @@ impl<P: PacketIo> Worker<P> {
             let mut rx = std::mem::take(&mut self.rx);
             for buf in rx.drain(..) {
                 bytes += buf.data().len() as u64;
-                self.process(side, buf);
+                self.process(side, buf, now_ms);
             }
             self.rx = rx;
-            let c = &self.counters;
+            let c = &self.counters.base;
             match side {
                 Side::Client => {
                     c.rx_from_client.add(n as u64);
                     c.rx_bytes_from_client.add(bytes);
-                    c.tx_to_server.add(n as u64);
                 }
                 Side::Server => {
                     c.rx_from_server.add(n as u64);
                     c.rx_bytes_from_server.add(bytes);
-                    c.tx_to_client.add(n as u64);
                 }
             }
         }
         self.io.flush();
-        self.counters.polls.inc();
+        self.expire(now_ms);
+        let c = &self.counters.base;
+        c.polls.inc();
         if total > 0 {
-            self.counters.busy_polls.inc();
+            c.busy_polls.inc();
         }
         let [dc, ds] = self.io.tx_dropped();
-        self.counters.tx_dropped_to_client.set(dc);
-        self.counters.tx_dropped_to_server.set(ds);
+        c.tx_dropped_to_client.set(dc);
+        c.tx_dropped_to_server.set(ds);
+        c.flows_active.set(self.flows.len() as u64);
+        if self.flows.len() as u64 > c.flows_peak.get() {
+            c.flows_peak.set(self.flows.len() as u64);
+        }
         total
     }
 
     #[inline]
-    fn process(&mut self, from: Side, buf: P::Buf) {
+    fn forward(&mut self, from: Side, buf: P::Buf) {
+        let c = &self.counters.base;
+        match from {
+            Side::Client => c.tx_to_server.inc(),
+            Side::Server => c.tx_to_client.inc(),
+        }
         self.io.tx(from.other(), buf);
     }
 
+    #[inline]
+    fn process(&mut self, from: Side, mut buf: P::Buf, now_ms: u64) {
+        let mut h = match packet::parse(buf.data()) {
+            Ok(h) => h,
+            Err(e) => {
+                self.counters.malformed[e.index()].inc();
+                match self.malformed {
+                    MalformedAction::Drop => {
+                        self.counters.base.malformed_dropped.inc();
+                        return; // buf dropped: back to its pool
+                    }
+                    MalformedAction::Pass => {
+                        self.counters.base.malformed_passed.inc();
+                        return self.forward(from, buf);
+                    }
+                }
+            }
+        };
+        let c = &self.counters.base;
+        if h.vlan_count > 0 {
+            c.vlan_tagged.inc();
+        }
+        match h.l3 {
+            packet::L3::NotIp => {
+                c.non_ip.inc();
+                return self.forward(from, buf);
+            }
+            packet::L3::Ipv4 => c.ipv4.inc(),
+            packet::L3::Ipv6 => c.ipv6.inc(),
+        }
+        let tcp = match h.l4 {
+            L4::Tcp(t) => {
+                c.tcp.inc();
+                Some(t)
+            }
+            L4::Udp { .. } => {
+                c.udp.inc();
+                None
+            }
+            L4::Icmp { .. } => {
+                c.icmp.inc();
+                None
+            }
+            L4::Fragment => {
+                c.fragments.inc();
+                return self.forward(from, buf);
+            }
+            L4::None | L4::Other => {
+                c.other_l4.inc();
+                None
+            }
+        };
+        let Some((key, src_is_a)) = FlowKey::from_headers(&h) else {
+            return self.forward(from, buf);
+        };
+        let hash = key.hash();
+        let wire_len = buf.data().len();
+
+        let Some(t) = tcp else {
+            // Non-TCP: one flow per 5-tuple, aged by the non-TCP timeout.
+            match self.flow_for(&key, hash, now_ms, from, src_is_a, None) {
+                Some(idx) => {
+                    let f = self.flows.get_mut(idx);
+                    let d = f.dir_of(src_is_a).index();
+                    f.dir[d].pkts = f.dir[d].pkts.wrapping_add(1);
+                    f.dir[d].bytes = f.dir[d].bytes.wrapping_add(wire_len as u64);
+                    self.flows.touch(idx, now_ms);
+                }
+                None if self.on_table_full == OnTableFull::Drop => return,
+                None => {}
+            }
+            return self.forward(from, buf);
+        };
+
+        let Some(idx) = self.flow_for(&key, hash, now_ms, from, src_is_a, Some(&t)) else {
+            if t.flags.rst() || self.on_table_full == OnTableFull::Pass {
+                return self.forward(from, buf);
+            }
+            return; // table full, drop
+        };
+        let dir = self.flows.get(idx).dir_of(src_is_a);
+
+        if t.flags.syn() {
+            let policy = self.live.mss[from.other().index()];
+            let len = buf.data().len();
+            let fx = mss::fixup(buf.with_tailroom(), len, &mut h, &policy);
+            if fx.frame_len != len && !buf.set_len(fx.frame_len) {
+                // Cannot happen (fixup only grows within the tailroom it was given); keep the
+                // frame consistent by dropping it rather than sending a half-edited packet.
+                return;
+            }
+            self.counters.mss[dir.index()][fx.outcome.index()].inc();
+            let f = self.flows.get_mut(idx);
+            let (ins, clamp) = match dir {
+                Dir::FromClient => (flag::MSS_INSERTED_CLIENT, flag::MSS_CLAMPED_CLIENT),
+                Dir::FromServer => (flag::MSS_INSERTED_SERVER, flag::MSS_CLAMPED_SERVER),
+            };
+            match fx.outcome {
+                MssOutcome::Inserted { value } => {
+                    f.set(ins);
+                    f.dir[dir.index()].mss = value;
+                }
+                MssOutcome::Clamped { to, .. } => {
+                    f.set(clamp);
+                    f.dir[dir.index()].mss = to;
+                }
+                MssOutcome::Unchanged { value } => f.dir[dir.index()].mss = value,
+                _ => {}
+            }
+        }
+        let t = match h.l4 {
+            L4::Tcp(t) => t,
+            _ => t,
+        };
+        let wire_len = buf.data().len();
+        flow::tcp::on_segment(self.flows.get_mut(idx), dir, &t, wire_len);
+        self.flows.touch(idx, now_ms);
+        self.forward(from, buf)
+    }
+
+    /// The flow of a packet, created if new (roles from the SYN / SYN-ACK, or from the port
+    /// the packet arrived on when picked up mid-stream). None: no flow (table full, or a RST
+    /// for an unknown session, which is not worth a flow).
+    #[inline]
+    fn flow_for(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        now_ms: u64,
+        from: Side,
+        src_is_a: bool,
+        tcp: Option<&packet::TcpInfo>,
+    ) -> Option<u32> {
+        if let Some(idx) = self.flows.lookup(key, hash) {
+            let f = self.flows.get(idx);
+            let new_syn = tcp.is_some_and(|t| t.flags.syn() && !t.flags.ack());
+            if !(new_syn && f.state == TcpState::Closed) {
+                return Some(idx);
+            }
+            // A new SYN on a closed session's 4-tuple: end the old one, start afresh.
+            self.counters.base.port_reuse.inc();
+            let old = self.flows.remove(idx);
+            self.emit(old, now_ms);
+        }
+        if tcp.is_some_and(|t| t.flags.rst()) {
+            self.counters.base.rst_without_flow.inc();
+            return None;
+        }
+        match self.flows.lookup_or_insert(key, hash, now_ms) {
+            Insert::Found(idx) => Some(idx),
+            Insert::Created(idx) => {
+                self.counters.base.flows_created.inc();
+                let f = self.flows.get_mut(idx);
+                // Who is the client: the SYN's sender, the SYN-ACK's receiver, or else the
+                // host on the client-side port.
+                let sender_is_client = match tcp {
+                    Some(t) if t.flags.syn() => !t.flags.ack(),
+                    _ => from == Side::Client,
+                };
+                if sender_is_client == src_is_a {
+                    f.set(flag::CLIENT_IS_A);
+                }
+                if let Some(t) = tcp {
+                    if !t.flags.syn() {
+                        f.set(flag::MIDSTREAM);
+                        f.state = TcpState::Established;
+                        self.counters.base.midstream_pickups.inc();
+                    }
+                }
+                Some(idx)
+            }
+            Insert::Full => {
+                let c = &self.counters.base;
+                match self.on_table_full {
+                    OnTableFull::Pass => c.flow_table_full_passed.inc(),
+                    OnTableFull::Drop => c.flow_table_full_dropped.inc(),
+                }
+                None
+            }
+        }
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        let (flows, counters, log, id, epoch) = (
+            &mut self.flows,
+            &self.counters,
+            &self.log,
+            self.id,
+            self.wall_epoch_ms,
+        );
+        flows.expire(now_ms, EXPIRE_BUDGET, |f| {
+            emit_record(
+                counters,
+                log,
+                id,
+                epoch,
+                f,
+                EndReason::AgedOut,
+                now_ms,
+                false,
+            )
+        });
+    }
+
+    /// A session removed from the table for a reason already recorded in it (or aged out).
+    fn emit(&mut self, f: Flow, now_ms: u64) {
+        emit_record(
+            &self.counters,
+            &self.log,
+            self.id,
+            self.wall_epoch_ms,
+            f,
+            EndReason::AgedOut,
+            now_ms,
+            false,
+        );
+    }
+
     /// Poll until `stop` is set, then drain: keep polling until both sides are quiet for a
-    /// while (bounded), so frames already received are forwarded, not dropped.
-    pub fn run(&mut self, stop: &AtomicBool) {
+    /// while (bounded), so frames already received are forwarded, not dropped; then end every
+    /// session with reason `shutdown` (unless it had already ended).
+    pub fn run(&mut self, stop: &AtomicBool, clock: Instant) {
+        let now = || clock.elapsed().as_millis() as u64;
         while !stop.load(Ordering::Relaxed) {
-            self.poll();
+            self.poll(now());
         }
         let mut quiet = 0;
         for _ in 0..100_000 {
-            if self.poll() == 0 {
+            if self.poll(now()) == 0 {
                 quiet += 1;
                 if quiet >= 64 {
                     break;
@@ -107,11 +448,77 @@ impl<P: PacketIo> Worker<P> {
             }
         }
         self.io.flush();
+        self.shutdown(now());
+    }
+
+    /// End every session (reason `shutdown` unless it had already ended). Records are handed
+    /// over even if the log queue is momentarily full (the control thread is draining it).
+    pub fn shutdown(&mut self, now_ms: u64) {
+        let (flows, counters, log, id, epoch) = (
+            &mut self.flows,
+            &self.counters,
+            &self.log,
+            self.id,
+            self.wall_epoch_ms,
+        );
+        flows.drain(|f| {
+            emit_record(
+                counters,
+                log,
+                id,
+                epoch,
+                f,
+                EndReason::Shutdown,
+                now_ms,
+                true,
+            )
+        });
+        self.counters.base.flows_active.set(0);
     }
 
     pub fn io(&self) -> &P {
         &self.io
     }
+
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+}
+
+/// Count a removed session by its end reason and hand its record to the control thread.
+#[allow(clippy::too_many_arguments)]
+fn emit_record(
+    counters: &WorkerCounters,
+    log: &Option<Arc<ArrayQueue<SessionRecord>>>,
+    worker: u16,
+    wall_epoch_ms: u64,
+    mut f: Flow,
+    default_reason: EndReason,
+    now_ms: u64,
+    wait: bool,
+) {
+    if f.has(flag::LOGGED) {
+        return;
+    }
+    f.end_with(default_reason);
+    let reason = f.end_reason().unwrap_or(default_reason);
+    counters.ended[reason.index()].inc();
+    let Some(q) = log else { return };
+    let mut rec = SessionRecord::from_flow(&f, worker, wall_epoch_ms + now_ms);
+    for attempt in 0..1000 {
+        match q.push(rec) {
+            Ok(()) => {
+                counters.base.log_records.inc();
+                return;
+            }
+            Err(r) if wait && attempt < 999 => {
+                rec = r;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(_) => break,
+        }
+    }
+    counters.base.log_queue_full.inc();
 }
 
 /// In-memory `PacketIo` for unit tests: frames are `Vec<u8>` with spare length as tailroom.
@@ -235,43 +642,4 @@ pub mod fake {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::fake::FakeIo;
-    use super::*;
-
-    #[test]
-    fn forwards_each_side_to_the_other_in_order() {
-        let mut io = FakeIo::default();
-        for i in 0..100u8 {
-            io.rx[0].push_back(vec![i; 60 + i as usize]);
-        }
-        io.rx[1].push_back(vec![0xee; 64]);
-        let counters = Arc::new(WorkerCounters::default());
-        let mut w = Worker::new(0, io, counters.clone());
-        while w.poll() > 0 {}
-        let io = w.io();
-        assert_eq!(io.sent[1].len(), 100);
-        for (i, f) in io.sent[1].iter().enumerate() {
-            assert_eq!(f, &vec![i as u8; 60 + i]);
-        }
-        assert_eq!(io.sent[0], vec![vec![0xee; 64]]);
-        assert_eq!(counters.rx_from_client.get(), 100);
-        assert_eq!(counters.rx_from_server.get(), 1);
-        assert_eq!(counters.tx_to_server.get(), 100);
-        assert_eq!(io.live.get(), 0, "every frame freed after TX");
-    }
-
-    #[test]
-    fn tx_drops_are_counted_and_freed() {
-        let mut io = FakeIo::default();
-        io.tx_capacity = Some(3);
-        for _ in 0..10 {
-            io.rx[0].push_back(vec![1; 64]);
-        }
-        let counters = Arc::new(WorkerCounters::default());
-        let mut w = Worker::new(0, io, counters.clone());
-        w.poll();
-        assert_eq!(counters.tx_dropped_to_server.get(), 7);
-        assert_eq!(w.io().live.get(), 0);
-    }
-}
+pub(crate) mod tests;

@@ -27,6 +27,8 @@ enum Cmd {
         #[arg(long, allow_hyphen_values = true)]
         eal: Option<String>,
     },
+    /// Write a pcap of realistic TLS sessions (and background UDP) for load tests and replay.
+    Gen(appliance::gen::GenArgs),
     /// Parse and validate a configuration file, then exit.
     CheckConfig {
         #[arg(long, short)]
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
                     appliance::runtime::run(cfg, eal)
                 })
         }
+        Cmd::Gen(args) => appliance::gen::run(&args).map(|summary| println!("{summary}")),
         Cmd::CheckConfig { config } => Config::load(&config)
             .map(|_| println!("{}: ok", config.display()))
             .map_err(|e| e.to_string()),

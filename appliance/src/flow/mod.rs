@@ -3,6 +3,7 @@
 
 mod key;
 mod table;
+pub mod tcp;
 mod wheel;
 
 pub use key::FlowKey;

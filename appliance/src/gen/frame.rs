@@ -468,10 +468,7 @@ mod tests {
         assert_eq!(&f[12..14], &[0x08, 0x00]);
         assert_eq!(&f[16..18], &52u16.to_be_bytes());
         assert_eq!(f[14 + 20 + 12], 8 << 4);
-        assert_eq!(
-            &f[54..66],
-            &[2, 4, 0x05, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]
-        );
+        assert_eq!(&f[54..66], &[2, 4, 0x05, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]);
         assert_eq!(naive_sum(&[&f[14..34]]), 0xffff);
         let pseudo = [&f[26..34], &[0, 6, 0, 32][..]].concat();
         assert_eq!(naive_sum(&[&pseudo, &f[34..66]]), 0xffff);
@@ -506,7 +503,11 @@ mod tests {
             vec![3, 3, 7, 0]
         );
         let ts = TcpOption::Timestamps { val: 1, ecr: 2 };
-        assert_eq!(encode_tcp_options(&[ts; 4]), Err(FrameError::OptionsTooLong(40 + 4)));
+        assert_eq!(encode_tcp_options(&[ts; 4]).unwrap().len(), 40);
+        assert_eq!(
+            encode_tcp_options(&[ts; 5]),
+            Err(FrameError::OptionsTooLong(52))
+        );
         let sack = TcpOption::Sack {
             blocks: [(1, 2); 4],
             count: 0,
@@ -552,9 +553,16 @@ mod tests {
         assert_eq!(naive_sum(&[&pseudo, &f[58..]]), 0xffff);
         assert_eq!(
             udp_frame(
-                &Ethernet { vlan: Some(4095), ..ETH },
+                &Ethernet {
+                    vlan: Some(4095),
+                    ..ETH
+                },
                 &ip,
-                &Udp { src_port: 1, dst_port: 2, payload: &[] }
+                &Udp {
+                    src_port: 1,
+                    dst_port: 2,
+                    payload: &[]
+                }
             ),
             Err(FrameError::VlanId(4095))
         );

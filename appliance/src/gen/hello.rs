@@ -77,8 +77,8 @@ pub mod ext {
 
 /// Cipher suites after the leading GREASE value (a current Chrome's list).
 const CIPHER_SUITES: [u16; 15] = [
-    0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014,
-    0x009c, 0x009d, 0x002f, 0x0035,
+    0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c,
+    0x009d, 0x002f, 0x0035,
 ];
 /// Signature algorithms offered.
 const SIGNATURE_ALGORITHMS: [u16; 8] = [
@@ -252,7 +252,7 @@ fn array32(rng: &mut Rng) -> [u8; 32] {
 
 impl Material {
     fn draw(spec: &HelloSpec) -> Self {
-        let mut rng = Rng::derive(spec.seed, 0x4845_4c4c_4f);
+        let mut rng = Rng::derive(spec.seed, 0x0048_454c_4c4f);
         let first = rng.below(16);
         let last = (first + 1 + rng.below(15)) % 16;
         Material {
@@ -388,7 +388,11 @@ fn extensions(
 
     exts.push((ext::STATUS_REQUEST, vec![1, 0, 0, 0, 0]));
     let mut data = Vec::new();
-    put_vec16(&mut data, "signature_algorithms", &u16_list(&SIGNATURE_ALGORITHMS))?;
+    put_vec16(
+        &mut data,
+        "signature_algorithms",
+        &u16_list(&SIGNATURE_ALGORITHMS),
+    )?;
     exts.push((ext::SIGNATURE_ALGORITHMS, data));
     exts.push((ext::SCT, Vec::new()));
 
@@ -444,11 +448,7 @@ fn extensions(
 }
 
 /// The complete handshake message (header included).
-fn handshake(
-    spec: &HelloSpec,
-    m: &Material,
-    fill: usize,
-) -> Result<Vec<u8>, HelloError> {
+fn handshake(spec: &HelloSpec, m: &Material, fill: usize) -> Result<Vec<u8>, HelloError> {
     let mut ext_block = Vec::new();
     for (ty, data) in extensions(spec, m, fill)? {
         put_u16(&mut ext_block, ty);
@@ -554,7 +554,12 @@ pub fn build(spec: &HelloSpec) -> Result<ClientHello, HelloError> {
 /// record (TLS 1.3, TLS_AES_128_GCM_SHA256, key share X25519MLKEM768 or x25519, echoing
 /// `session_id`), a ChangeCipherSpec record, and `encrypted_len` bytes of application data
 /// standing for EncryptedExtensions … Finished.
-pub fn server_flight(rng: &mut Rng, pq: bool, session_id: &[u8; 32], encrypted_len: usize) -> Vec<u8> {
+pub fn server_flight(
+    rng: &mut Rng,
+    pq: bool,
+    session_id: &[u8; 32],
+    encrypted_len: usize,
+) -> Vec<u8> {
     let (group, share_len) = if pq {
         (GROUP_X25519MLKEM768, X25519MLKEM768_SERVER_SHARE)
     } else {
@@ -669,8 +674,15 @@ mod tests {
         // key_share: GREASE (1) + X25519MLKEM768 (1216) + x25519 (32), each with 4-byte head.
         let ks = exts.iter().find(|e| e.0 == 51).unwrap().1;
         assert_eq!(ks, 2 + 5 + 4 + 1216 + 4 + 32);
-        assert!(h.wire_len() > 1216 + 200 && h.wire_len() < 2000, "{}", h.wire_len());
-        assert_eq!(h.wire_len(), min_wire_size(&HelloSpec::new("www.example.test")).unwrap());
+        assert!(
+            h.wire_len() > 1216 + 200 && h.wire_len() < 2000,
+            "{}",
+            h.wire_len()
+        );
+        assert_eq!(
+            h.wire_len(),
+            min_wire_size(&HelloSpec::new("www.example.test")).unwrap()
+        );
     }
 
     #[test]
@@ -679,7 +691,9 @@ mod tests {
         spec.ticket_len = 200;
         let min = min_wire_size(&spec).unwrap();
         let mut targets: Vec<usize> = (min..min + 40).collect();
-        targets.extend([2_000, 7_000, 9_000, 16_389, 16_395, 16_400, 32_778, 40_000, 65_000]);
+        targets.extend([
+            2_000, 7_000, 9_000, 16_389, 16_395, 16_400, 32_778, 40_000, 65_000,
+        ]);
         for t in targets {
             spec.target_size = Some(t);
             let h = build(&spec).unwrap_or_else(|e| panic!("{t}: {e}"));
@@ -697,7 +711,13 @@ mod tests {
         let mut spec = HelloSpec::new("a.example.test");
         let min = min_wire_size(&spec).unwrap();
         spec.target_size = Some(min - 1);
-        assert_eq!(build(&spec), Err(HelloError::TooSmall { target: min - 1, min }));
+        assert_eq!(
+            build(&spec),
+            Err(HelloError::TooSmall {
+                target: min - 1,
+                min
+            })
+        );
         spec.pq = false;
         spec.target_size = Some(600);
         assert_eq!(build(&spec).unwrap().wire_len(), 600);
@@ -755,11 +775,26 @@ mod tests {
         };
         assert_eq!(bad(&|s| s.sni.clear()), HelloError::EmptySni);
         assert_eq!(bad(&|s| s.sni = "a b".into()), HelloError::SniByte(b' '));
-        assert_eq!(bad(&|s| s.sni = "a".repeat(254)), HelloError::SniTooLong(254));
-        assert_eq!(bad(&|s| s.alpn = vec![String::new()]), HelloError::AlpnProtocol(0));
-        assert_eq!(bad(&|s| s.alpn = vec!["x".repeat(256)]), HelloError::AlpnProtocol(256));
-        assert_eq!(bad(&|s| s.psk_identity_len = Some(0)), HelloError::EmptyField("PSK identity"));
-        assert!(matches!(bad(&|s| s.ticket_len = 70_000), HelloError::FieldTooLong { .. }));
+        assert_eq!(
+            bad(&|s| s.sni = "a".repeat(254)),
+            HelloError::SniTooLong(254)
+        );
+        assert_eq!(
+            bad(&|s| s.alpn = vec![String::new()]),
+            HelloError::AlpnProtocol(0)
+        );
+        assert_eq!(
+            bad(&|s| s.alpn = vec!["x".repeat(256)]),
+            HelloError::AlpnProtocol(256)
+        );
+        assert_eq!(
+            bad(&|s| s.psk_identity_len = Some(0)),
+            HelloError::EmptyField("PSK identity")
+        );
+        assert!(matches!(
+            bad(&|s| s.ticket_len = 70_000),
+            HelloError::FieldTooLong { .. }
+        ));
         assert!(matches!(
             bad(&|s| s.psk_identity_len = Some(70_000)),
             HelloError::FieldTooLong { .. }

@@ -137,7 +137,10 @@ impl fmt::Display for HelloSizes {
 
 /// Parses a ratio in `[0, 1]`.
 pub fn parse_ratio(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
     if !(0.0..=1.0).contains(&v) {
         return Err(format!("{v} is not in [0, 1]"));
     }
@@ -157,7 +160,7 @@ pub struct GenArgs {
     pub sessions: u32,
 
     /// ClientHello size in bytes on the wire (all TLS records, headers included); hit
-    /// exactly with the padding extension. Default: the natural size (about 1.8 KB with
+    /// exactly with the padding extension. Default: the natural size (about 1.5 KB with
     /// the post-quantum share).
     #[arg(long, value_name = "BYTES", conflicts_with = "hello_sizes")]
     pub hello_size: Option<usize>,
@@ -174,7 +177,8 @@ pub struct GenArgs {
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MSS)..=i64::from(MAX_MSS)))]
     pub mss: Option<u16>,
 
-    /// The server's SYN-ACK carries no MSS option (the client falls back to 536).
+    /// The server's SYN-ACK carries no MSS option (the client falls back to 536, or 1220
+    /// over IPv6).
     #[arg(long)]
     pub no_server_mss: bool,
 
@@ -213,7 +217,9 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 0.0, value_name = "R", value_parser = parse_ratio)]
     pub udp_ratio: f64,
 
-    /// SNI of each session; `{n}` becomes the session number (0-based).
+    // The placeholder is not spelled out in the help text: clap renders it as a newline.
+    /// SNI of each session: the `n` placeholder in braces (see the default) becomes the
+    /// session number, 0-based.
     #[arg(long, default_value = DEFAULT_SNI_PATTERN, value_name = "PATTERN")]
     pub sni_pattern: String,
 
@@ -369,7 +375,7 @@ pub struct GenSummary {
     pub udp_frames: u64,
     /// Sum of frame lengths.
     pub bytes: u64,
-    /// First and last timestamps (µs).
+    /// First timestamp (µs).
     pub first_ts_us: u64,
     /// Last timestamp (µs).
     pub last_ts_us: u64,
@@ -397,7 +403,11 @@ impl fmt::Display for GenSummary {
             }
         }
         rows.sort_unstable();
-        writeln!(f, "{:>10} {:>8} {:>9} {:>9}", "hello", "seg", "segments", "sessions")?;
+        writeln!(
+            f,
+            "{:>10} {:>8} {:>9} {:>9}",
+            "hello", "seg", "segments", "sessions"
+        )?;
         for ((size, seg, n), count) in rows {
             writeln!(f, "{size:>10} {seg:>8} {n:>9} {count:>9}")?;
         }

@@ -237,9 +237,8 @@ impl<W: Write> PcapWriter<W> {
             )
         })?;
         let usec = (ts_us % 1_000_000) as u32;
-        let orig_len = u32::try_from(data.len()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "frame longer than 4 GiB")
-        })?;
+        let orig_len = u32::try_from(data.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame longer than 4 GiB"))?;
         let incl_len = orig_len.min(SNAPLEN);
         let mut h = [0u8; RECORD_HEADER_LEN];
         h[0..4].copy_from_slice(&sec.to_le_bytes());
@@ -373,17 +372,18 @@ mod tests {
                 assert!(r.is_err(), "cut {cut}");
             }
         }
-        assert_eq!(
-            parse(&b[..10]),
-            Err(PcapError::TruncatedHeader { len: 10 })
-        );
+        assert_eq!(parse(&b[..10]), Err(PcapError::TruncatedHeader { len: 10 }));
         assert_eq!(
             parse(&b[..30]),
             Err(PcapError::TruncatedRecordHeader { offset: 24 })
         );
         assert!(matches!(
             parse(&b[..24 + 16 + 2]),
-            Err(PcapError::TruncatedRecord { offset: 24, incl_len: 3, available: 2 })
+            Err(PcapError::TruncatedRecord {
+                offset: 24,
+                incl_len: 3,
+                available: 2
+            })
         ));
     }
 

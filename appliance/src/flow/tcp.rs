@@ -1,0 +1,189 @@
+//! TCP state per session, updated from each segment. Tracks what the appliance needs (roles,
+//! handshake seen in both directions, sequence and window per direction, FIN/RST) without
+//! validating the peers' TCP: a bump in the wire passes what it does not understand.
+
+use super::table::{flag, Dir, Flow, TcpState};
+use super::EndReason;
+use crate::packet::TcpInfo;
+
+/// `a` is after `b` in sequence space (RFC 1982 serial arithmetic).
+#[inline]
+pub fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Update the session from one segment travelling in `dir`; `wire_len` is the frame length.
+#[inline]
+pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) {
+    let d = dir.index();
+    let ds = &mut f.dir[d];
+    ds.pkts = ds.pkts.wrapping_add(1);
+    ds.bytes = ds.bytes.wrapping_add(wire_len as u64);
+    ds.window = t.window;
+    if let Some(ts) = t.timestamps {
+        ds.ts_val = ts.val;
+    }
+    let flags = t.flags;
+    let seq_flag = if dir == Dir::FromClient {
+        flag::SEQ_VALID_CLIENT
+    } else {
+        flag::SEQ_VALID_SERVER
+    };
+    let end = t
+        .seq
+        .wrapping_add(t.payload_len as u32)
+        .wrapping_add(flags.syn() as u32)
+        .wrapping_add(flags.fin() as u32);
+    if f.flags & seq_flag == 0 || seq_after(end, f.dir[d].next_seq) {
+        f.dir[d].next_seq = end;
+        f.flags |= seq_flag;
+    }
+
+    if flags.rst() {
+        if f.state != TcpState::Closed {
+            f.end_with(match dir {
+                Dir::FromClient => EndReason::TcpRstFromClient,
+                Dir::FromServer => EndReason::TcpRstFromServer,
+            });
+            f.state = TcpState::Closed;
+        }
+        return;
+    }
+    if flags.syn() {
+        if let Some(ws) = t.window_scale {
+            f.wscale[d] = ws;
+        }
+        if !flags.ack() && dir == Dir::FromClient {
+            f.set(flag::SYN_SEEN);
+            if f.state == TcpState::NonTcp {
+                f.state = TcpState::SynSent;
+            }
+        } else if flags.ack() && dir == Dir::FromServer {
+            f.set(flag::SYNACK_SEEN);
+            if matches!(f.state, TcpState::NonTcp | TcpState::SynSent) {
+                f.state = TcpState::SynReceived;
+            }
+        }
+        return;
+    }
+    if f.state == TcpState::SynReceived && dir == Dir::FromClient && flags.ack() {
+        // The client acknowledged the SYN-ACK: the three-way handshake is complete.
+        if t.ack == f.dir[Dir::FromServer.index()].next_seq || t.payload_len > 0 {
+            f.state = TcpState::Established;
+            if f.has(flag::SYN_SEEN) && f.has(flag::SYNACK_SEEN) {
+                f.set(flag::HANDSHAKE_BOTH);
+            }
+        }
+    }
+    if flags.fin() {
+        f.set(match dir {
+            Dir::FromClient => flag::FIN_FROM_CLIENT,
+            Dir::FromServer => flag::FIN_FROM_SERVER,
+        });
+        if f.has(flag::FIN_FROM_CLIENT) && f.has(flag::FIN_FROM_SERVER) {
+            f.end_with(EndReason::TcpFin);
+            f.state = TcpState::Closed;
+        } else if f.state != TcpState::Closed {
+            f.state = TcpState::HalfClosed;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{TcpFlags, TcpInfo};
+
+    fn seg(flags: TcpFlags, seq: u32, ack: u32, len: u16) -> TcpInfo {
+        TcpInfo {
+            src_port: 1,
+            dst_port: 2,
+            seq,
+            ack,
+            flags,
+            window: 100,
+            header_len: 20,
+            payload_offset: 54,
+            payload_len: len,
+            mss: None,
+            window_scale: None,
+            sack_permitted: false,
+            timestamps: None,
+        }
+    }
+    const S: TcpFlags = TcpFlags::SYN;
+    fn sa() -> TcpFlags {
+        TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0)
+    }
+    const A: TcpFlags = TcpFlags::ACK;
+    fn fa() -> TcpFlags {
+        TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0)
+    }
+
+    fn handshake() -> Flow {
+        let mut f = Flow::default();
+        on_segment(&mut f, Dir::FromClient, &seg(S, 1000, 0, 0), 74);
+        assert_eq!(f.state, TcpState::SynSent);
+        on_segment(&mut f, Dir::FromServer, &seg(sa(), 5000, 1001, 0), 74);
+        assert_eq!(f.state, TcpState::SynReceived);
+        on_segment(&mut f, Dir::FromClient, &seg(A, 1001, 5001, 0), 66);
+        f
+    }
+
+    #[test]
+    fn three_way_handshake_seen_both_ways() {
+        let f = handshake();
+        assert_eq!(f.state, TcpState::Established);
+        assert!(f.has(flag::HANDSHAKE_BOTH));
+        assert_eq!(f.dir[0].next_seq, 1001);
+        assert_eq!(f.dir[1].next_seq, 5001);
+        assert_eq!((f.dir[0].pkts, f.dir[1].pkts), (2, 1));
+        assert_eq!(f.dir[0].bytes, 140);
+    }
+
+    #[test]
+    fn fin_both_ways_is_tcp_fin() {
+        let mut f = handshake();
+        on_segment(&mut f, Dir::FromClient, &seg(fa(), 1001, 5001, 0), 66);
+        assert_eq!(f.state, TcpState::HalfClosed);
+        assert_eq!(f.end_reason(), None);
+        on_segment(&mut f, Dir::FromServer, &seg(fa(), 5001, 1002, 0), 66);
+        assert_eq!(f.state, TcpState::Closed);
+        assert_eq!(f.end_reason(), Some(EndReason::TcpFin));
+        // A RST afterwards does not change the reason.
+        on_segment(&mut f, Dir::FromClient, &seg(TcpFlags::RST, 1002, 0, 0), 60);
+        assert_eq!(f.end_reason(), Some(EndReason::TcpFin));
+    }
+
+    #[test]
+    fn rst_is_attributed_to_its_sender() {
+        let mut f = handshake();
+        on_segment(&mut f, Dir::FromServer, &seg(TcpFlags::RST, 5001, 0, 0), 60);
+        assert_eq!(f.end_reason(), Some(EndReason::TcpRstFromServer));
+        let mut g = handshake();
+        on_segment(&mut g, Dir::FromClient, &seg(TcpFlags::RST, 1001, 0, 0), 60);
+        assert_eq!(g.end_reason(), Some(EndReason::TcpRstFromClient));
+        assert_eq!(g.state, TcpState::Closed);
+    }
+
+    #[test]
+    fn synack_without_syn_is_not_both_ways() {
+        let mut f = Flow::default();
+        on_segment(&mut f, Dir::FromServer, &seg(sa(), 5000, 1001, 0), 74);
+        on_segment(&mut f, Dir::FromClient, &seg(A, 1001, 5001, 0), 66);
+        assert_eq!(f.state, TcpState::Established);
+        assert!(!f.has(flag::HANDSHAKE_BOTH));
+    }
+
+    #[test]
+    fn sequence_tracking_handles_wrap_and_retransmits() {
+        let mut f = Flow::default();
+        on_segment(&mut f, Dir::FromClient, &seg(S, u32::MAX - 10, 0, 0), 74);
+        on_segment(&mut f, Dir::FromClient, &seg(A, u32::MAX - 9, 0, 100), 166);
+        assert_eq!(f.dir[0].next_seq, 90);
+        on_segment(&mut f, Dir::FromClient, &seg(A, u32::MAX - 9, 0, 50), 116); // retransmit
+        assert_eq!(f.dir[0].next_seq, 90);
+        assert!(seq_after(5, u32::MAX - 5));
+        assert!(!seq_after(u32::MAX - 5, 5));
+    }
+}

@@ -1,0 +1,397 @@
+//! Worker tests on the in-memory fake: the datapath without DPDK.
+
+use super::fake::FakeIo;
+use super::*;
+use crate::config::Config;
+use crate::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
+use crate::packet::checksum;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub(crate) const C: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub(crate) const S: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// A TCP frame of the test session 198.18.0.1:40000 <-> 198.18.0.2:443 (or IPv6).
+pub(crate) fn seg(
+    from_client: bool,
+    v6: bool,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    opts: &[TcpOption],
+    payload: &[u8],
+) -> Vec<u8> {
+    let (src_mac, dst_mac) = if from_client { (C, S) } else { (S, C) };
+    let eth = Ethernet {
+        dst: dst_mac,
+        src: src_mac,
+        vlan: None,
+        pad: true,
+    };
+    let (c4, s4) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+    let (c6, s6): (Ipv6Addr, Ipv6Addr) =
+        ("2001:2::1".parse().unwrap(), "2001:2::2".parse().unwrap());
+    let ip = match (v6, from_client) {
+        (false, true) => Ip::V4(Ipv4 {
+            src: c4,
+            dst: s4,
+            id: 1,
+            ttl: 64,
+            dont_fragment: true,
+        }),
+        (false, false) => Ip::V4(Ipv4 {
+            src: s4,
+            dst: c4,
+            id: 1,
+            ttl: 64,
+            dont_fragment: true,
+        }),
+        (true, true) => Ip::V6(Ipv6 {
+            src: c6,
+            dst: s6,
+            hop_limit: 64,
+            flow_label: 0,
+        }),
+        (true, false) => Ip::V6(Ipv6 {
+            src: s6,
+            dst: c6,
+            hop_limit: 64,
+            flow_label: 0,
+        }),
+    };
+    let (sp, dp) = if from_client {
+        (40000, 443)
+    } else {
+        (443, 40000)
+    };
+    gf::tcp_frame(
+        &eth,
+        &ip,
+        &Tcp {
+            src_port: sp,
+            dst_port: dp,
+            seq,
+            ack,
+            flags,
+            window: 64240,
+            options: opts,
+            payload,
+        },
+    )
+    .unwrap()
+}
+
+pub(crate) fn worker_with(
+    cfg_text: &str,
+    io: FakeIo,
+) -> (
+    Worker<FakeIo>,
+    Arc<WorkerCounters>,
+    Arc<ArrayQueue<SessionRecord>>,
+) {
+    let cfg = Config::parse(cfg_text).unwrap();
+    let shared = Shared::new(Live::from_config(&cfg, [1500, 1500]));
+    let counters = Arc::new(WorkerCounters::default());
+    let log = Arc::new(ArrayQueue::new(1024));
+    let w = Worker::new(
+        WorkerConfig {
+            id: 3,
+            flow_capacity: cfg.flow.capacity,
+            timeouts: cfg.flow.timeouts,
+            on_table_full: cfg.flow.on_table_full,
+            malformed: cfg.flow.malformed,
+            wall_epoch_ms: 1_700_000_000_000,
+        },
+        io,
+        counters.clone(),
+        shared,
+        Some(log.clone()),
+    );
+    (w, counters, log)
+}
+
+fn run(w: &mut Worker<FakeIo>, frames: &[(bool, Vec<u8>)], now_ms: u64) {
+    for (from_client, f) in frames {
+        let side = if *from_client { 0 } else { 1 };
+        w.io.rx[side].push_back(f.clone());
+        w.poll(now_ms);
+    }
+}
+
+fn records(q: &ArrayQueue<SessionRecord>) -> Vec<SessionRecord> {
+    std::iter::from_fn(|| q.pop()).collect()
+}
+
+const SYN: u8 = gf::SYN;
+const SA: u8 = gf::SYN | gf::ACK;
+const A: u8 = gf::ACK;
+const FA: u8 = gf::FIN | gf::ACK;
+
+fn session(v6: bool, server_mss: bool) -> Vec<(bool, Vec<u8>)> {
+    let syn_opts = [
+        TcpOption::Mss(1460),
+        TcpOption::SackPermitted,
+        TcpOption::WindowScale(7),
+    ];
+    let sa_opts: &[TcpOption] = if server_mss {
+        &[TcpOption::Mss(1460), TcpOption::WindowScale(7)]
+    } else {
+        &[TcpOption::WindowScale(7)]
+    };
+    vec![
+        (true, seg(true, v6, SYN, 1000, 0, &syn_opts, b"")),
+        (false, seg(false, v6, SA, 5000, 1001, sa_opts, b"")),
+        (true, seg(true, v6, A, 1001, 5001, &[], b"")),
+        (true, seg(true, v6, A, 1001, 5001, &[], b"hello")),
+        (false, seg(false, v6, A, 5001, 1006, &[], b"world!")),
+        (true, seg(true, v6, FA, 1006, 5007, &[], b"")),
+        (false, seg(false, v6, FA, 5007, 1007, &[], b"")),
+        (true, seg(true, v6, A, 1007, 5008, &[], b"")),
+    ]
+}
+
+#[test]
+fn forwards_everything_unchanged_without_fixup() {
+    let (mut w, c, _) = worker_with("", FakeIo::default());
+    let frames = session(false, false);
+    run(&mut w, &frames, 0);
+    let to_server: Vec<_> = frames.iter().filter(|f| f.0).map(|f| f.1.clone()).collect();
+    let to_client: Vec<_> = frames
+        .iter()
+        .filter(|f| !f.0)
+        .map(|f| f.1.clone())
+        .collect();
+    assert_eq!(w.io.sent[1], to_server);
+    assert_eq!(w.io.sent[0], to_client);
+    assert_eq!(c.base.tcp.get(), 8);
+    assert_eq!(c.base.flows_created.get(), 1);
+    assert_eq!(w.io.live.get(), 0, "every frame freed");
+}
+
+#[test]
+fn fin_close_gives_one_tcp_fin_record_after_time_wait() {
+    let (mut w, c, log) = worker_with("[flow.timeouts]\ntime_wait = 2\n", FakeIo::default());
+    run(&mut w, &session(false, true), 1000);
+    assert_eq!(w.flows().len(), 1, "kept in time-wait");
+    w.poll(2900);
+    assert!(records(&log).is_empty());
+    w.poll(3000);
+    let r = records(&log);
+    assert_eq!(r.len(), 1);
+    let j = r[0].to_json();
+    assert_eq!(j["end_reason"], "tcp-fin");
+    assert_eq!(j["client"], "198.18.0.1");
+    assert_eq!(j["server_port"], 443);
+    assert_eq!(j["packets_c2s"], 5);
+    assert_eq!(j["packets_s2c"], 3);
+    assert_eq!(j["mss_client"], 1460);
+    assert_eq!(j["mss_server"], 1460);
+    assert_eq!(j["handshake_seen"], true);
+    assert_eq!(j["session_id"].as_u64().unwrap() >> 48, 3);
+    assert_eq!(c.ended[EndReason::TcpFin.index()].get(), 1);
+    assert!(w.flows().is_empty());
+}
+
+#[test]
+fn rst_is_attributed_and_idle_sessions_age_out() {
+    let (mut w, _c, log) = worker_with(
+        "[flow.timeouts]\ntime_wait = 1\nestablished = 5\n",
+        FakeIo::default(),
+    );
+    let mut f = session(false, true);
+    f.truncate(5);
+    f.push((false, seg(false, false, gf::RST, 5007, 0, &[], b"")));
+    run(&mut w, &f, 0);
+    w.poll(1000);
+    let r = records(&log);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].to_json()["end_reason"], "tcp-rst-from-server");
+
+    // An idle established session ages out after `established` seconds of silence.
+    let mut f = session(true, true);
+    f.truncate(4);
+    run(&mut w, &f, 10_000);
+    w.poll(14_900);
+    assert!(records(&log).is_empty());
+    w.poll(15_000);
+    let r = records(&log);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].to_json()["end_reason"], "aged-out");
+    assert_eq!(r[0].to_json()["client"], "2001:2::1");
+}
+
+#[test]
+fn inserts_missing_mss_on_syn_ack_with_valid_checksums() {
+    for v6 in [false, true] {
+        let (mut w, c, log) = worker_with(
+            "[mss]\ninsert_missing = 1460\n[flow.timeouts]\ntime_wait = 1\n",
+            FakeIo::default(),
+        );
+        run(&mut w, &session(v6, false), 0);
+        let synack = &w.io.sent[0][0];
+        let h = packet::parse(synack).unwrap();
+        let t = h.tcp().unwrap();
+        assert_eq!(t.mss.map(|m| m.value), Some(1460), "v6={v6}");
+        assert!(
+            checksum::verify_tcp_checksum(synack, &h),
+            "TCP checksum v6={v6}"
+        );
+        assert!(checksum::verify_ip_header(synack, &h), "IP header v6={v6}");
+        // Independent check: the kernel-style full sum over the segment must be 0xffff.
+        assert_eq!(independent_tcp_sum(synack, &h), 0xffff, "v6={v6}");
+        assert_eq!(c.mss[1][MssOutcome::Inserted { value: 0 }.index()].get(), 1);
+        assert_eq!(
+            c.mss[0][MssOutcome::Unchanged { value: 0 }.index()].get(),
+            1
+        );
+        w.poll(2000);
+        let j = records(&log)[0].to_json();
+        assert_eq!(j["mss_server"], 1460);
+        assert_eq!(j["mss_inserted"], serde_json::json!(["server"]));
+        assert_eq!(w.io.live.get(), 0);
+    }
+}
+
+/// One's-complement sum of pseudo-header + TCP segment, written here from the RFCs rather than
+/// with the checksum module.
+fn independent_tcp_sum(f: &[u8], h: &packet::Headers) -> u16 {
+    let seg = &f[h.l4_offset as usize..h.ip_end as usize];
+    let mut words: Vec<u32> = Vec::new();
+    if h.l3 == packet::L3::Ipv4 {
+        let ip = &f[h.l3_offset as usize..];
+        words.extend(
+            ip[12..20]
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32),
+        );
+        words.push(6);
+    } else {
+        let ip = &f[h.l3_offset as usize..];
+        words.extend(
+            ip[8..40]
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32),
+        );
+        words.push(6);
+    }
+    words.push(seg.len() as u32);
+    for c in seg.chunks(2) {
+        words.push(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32);
+    }
+    let mut s: u32 = words.iter().sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+#[test]
+fn clamps_to_auto_mtu() {
+    let (mut w, _c, _) = worker_with("[mss]\nclamp = \"auto\"\n", FakeIo::default());
+    let f = vec![(
+        true,
+        seg(true, true, SYN, 1, 0, &[TcpOption::Mss(8960)], b""),
+    )];
+    run(&mut w, &f, 0);
+    let out = &w.io.sent[1][0];
+    let h = packet::parse(out).unwrap();
+    assert_eq!(h.tcp().unwrap().mss.unwrap().value, 1440);
+    assert_eq!(independent_tcp_sum(out, &h), 0xffff);
+}
+
+#[test]
+fn malformed_frames_are_dropped_or_passed_by_rule_and_counted() {
+    let mut bad = seg(true, false, A, 1, 1, &[], b"x");
+    bad[14] = 0x43; // IHL 3
+    for (cfg, passed) in [("", 0usize), ("[flow]\nmalformed = \"pass\"\n", 1)] {
+        let (mut w, c, _) = worker_with(cfg, FakeIo::default());
+        run(&mut w, &[(true, bad.clone())], 0);
+        assert_eq!(w.io.sent[1].len(), passed);
+        assert_eq!(c.malformed[ParseError::Ipv4BadIhl.index()].get(), 1);
+        assert_eq!(w.io.live.get(), 0);
+    }
+}
+
+#[test]
+fn full_table_passes_or_drops() {
+    for (policy, forwarded) in [("pass", 3usize), ("drop", 0)] {
+        let (mut w, c, _) = worker_with(
+            &format!("[flow]\ncapacity = 1024\non_table_full = \"{policy}\"\n"),
+            FakeIo::default(),
+        );
+        // Fill the table with 1024 UDP flows, then one TCP SYN and a UDP packet more.
+        for i in 0..1024u16 {
+            let eth = Ethernet {
+                dst: S,
+                src: C,
+                vlan: None,
+                pad: true,
+            };
+            let ip = Ip::V4(Ipv4 {
+                src: Ipv4Addr::new(198, 18, 1, 1),
+                dst: Ipv4Addr::new(198, 18, 0, 2),
+                id: 0,
+                ttl: 64,
+                dont_fragment: false,
+            });
+            let u = gf::udp_frame(
+                &eth,
+                &ip,
+                &gf::Udp {
+                    src_port: 1000 + i,
+                    dst_port: 53,
+                    payload: b"q",
+                },
+            )
+            .unwrap();
+            w.io.rx[0].push_back(u);
+        }
+        while w.poll(0) > 0 {}
+        let before = w.io.sent[1].len();
+        assert_eq!(before, 1024);
+        run(&mut w, &session(false, true)[..3], 0);
+        assert_eq!(
+            w.io.sent[1].len() - before + w.io.sent[0].len(),
+            forwarded,
+            "{policy}"
+        );
+        let full = c.base.flow_table_full_passed.get() + c.base.flow_table_full_dropped.get();
+        assert_eq!(full, 3, "{policy}");
+        assert_eq!(w.io.live.get(), 0);
+    }
+}
+
+#[test]
+fn shutdown_ends_open_sessions_once() {
+    let (mut w, c, log) = worker_with("", FakeIo::default());
+    run(&mut w, &session(false, true)[..4], 0);
+    let mut done = session(false, true);
+    for f in done.iter_mut() {
+        // A second, completed session on another port.
+        let h = packet::parse(&f.1).unwrap();
+        let t = h.tcp().unwrap();
+        let (sp, dp) = (t.src_port, t.dst_port);
+        let l4 = h.l4_offset as usize;
+        let (nsp, ndp) = if sp == 40000 {
+            (40001, dp)
+        } else {
+            (sp, 40001)
+        };
+        f.1[l4..l4 + 2].copy_from_slice(&nsp.to_be_bytes());
+        f.1[l4 + 2..l4 + 4].copy_from_slice(&ndp.to_be_bytes());
+        let cs = checksum::tcp_checksum(&f.1, &packet::parse(&f.1).unwrap()).unwrap();
+        let off = l4 + 16;
+        f.1[off..off + 2].copy_from_slice(&cs.to_be_bytes());
+    }
+    run(&mut w, &done, 0);
+    w.shutdown(100);
+    let r = records(&log);
+    let reasons: Vec<_> = r
+        .iter()
+        .map(|r| r.to_json()["end_reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(r.len(), 2, "{reasons:?}");
+    assert!(reasons.contains(&"shutdown".to_string()));
+    assert!(reasons.contains(&"tcp-fin".to_string()));
+    assert_eq!(c.ended[EndReason::Shutdown.index()].get(), 1);
+    assert!(w.flows().is_empty());
+}
