@@ -353,3 +353,37 @@ pub fn wait_listen(ns: &str, port: u16) {
     }
     panic!("nothing listening on {ns}:{port}");
 }
+
+/// The test peer script (`tests/data/peer.py`).
+pub fn peer() -> String {
+    repo()
+        .join("appliance/tests/data/peer.py")
+        .display()
+        .to_string()
+}
+
+/// The traffic log's records.
+pub fn traffic_log(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
+
+/// Client ports printed by `peer.py client`.
+pub fn ports_of(out: &Output) -> Vec<u64> {
+    assert!(
+        out.status.success(),
+        "peer client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["port"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
