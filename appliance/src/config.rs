@@ -26,6 +26,130 @@ pub struct Config {
     pub flow: FlowConfig,
     #[serde(default)]
     pub mss: MssConfig,
+    #[serde(default)]
+    pub accumulation: AccumulationConfig,
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
+}
+
+/// Over budget (too many packets or bytes, or no progress for `hold_timeout_secs`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnLimit {
+    /// RST both ways, end reason `accumulation-limit` (what the field's appliance does).
+    #[default]
+    Reset,
+    /// Forward what is held, mark the session uninspected (fail open).
+    Release,
+}
+
+/// No free accumulation capacity when a session starts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCapacity {
+    /// Pass the session uninspected.
+    #[default]
+    Bypass,
+    /// RST both ways, end reason `accumulation-capacity`.
+    Reset,
+}
+
+impl OnLimit {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnLimit::Reset => "reset",
+            OnLimit::Release => "release",
+        }
+    }
+}
+
+impl OnCapacity {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnCapacity::Bypass => "bypass",
+            OnCapacity::Reset => "reset",
+        }
+    }
+}
+
+/// Range of `packetlimit`: at least one packet; 64 held 1460-byte segments already exceed
+/// any ClientHello a TLS library accepts (16 KiB at 536-byte segments is 31 packets).
+pub const PACKETLIMIT_MIN: u16 = 1;
+pub const PACKETLIMIT_MAX: u16 = 64;
+/// Range of `max_bytes`: 512 holds the smallest real ClientHello; 65536 is four times the
+/// 16 KiB OpenSSL, BoringSSL and NSS accept.
+pub const MAX_BYTES_MIN: u32 = 512;
+pub const MAX_BYTES_MAX: u32 = 65536;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccumulationConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Server ports whose sessions are inspected.
+    #[serde(default = "default_acc_ports")]
+    pub ports: Vec<u16>,
+    /// Distinct held segments per session.
+    #[serde(default = "default_packetlimit")]
+    pub packetlimit: u16,
+    /// Largest ClientHello (handshake message body) accepted.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u32,
+    #[serde(default)]
+    pub on_limit: OnLimit,
+    #[serde(default)]
+    pub on_capacity: OnCapacity,
+    /// Hold slots shared by all workers; sessions at once = pool_packets / packetlimit.
+    #[serde(default = "default_pool_packets")]
+    pub pool_packets: u32,
+    /// A ClientHello not complete this long after its first segment is over budget.
+    #[serde(default = "default_hold_timeout")]
+    pub hold_timeout_secs: f64,
+    /// First retransmission timeout for released data the server has not acknowledged.
+    #[serde(default = "default_rto_ms")]
+    pub retransmit_timeout_ms: u32,
+    /// Retransmissions before giving up (RST both ways, `release-timeout`).
+    #[serde(default = "default_tries")]
+    pub retransmit_tries: u8,
+}
+
+impl Default for AccumulationConfig {
+    fn default() -> Self {
+        AccumulationConfig {
+            enabled: true,
+            ports: default_acc_ports(),
+            packetlimit: default_packetlimit(),
+            max_bytes: default_max_bytes(),
+            on_limit: OnLimit::default(),
+            on_capacity: OnCapacity::default(),
+            pool_packets: default_pool_packets(),
+            hold_timeout_secs: default_hold_timeout(),
+            retransmit_timeout_ms: default_rto_ms(),
+            retransmit_tries: default_tries(),
+        }
+    }
+}
+
+fn default_acc_ports() -> Vec<u16> {
+    vec![443]
+}
+fn default_packetlimit() -> u16 {
+    12
+}
+fn default_max_bytes() -> u32 {
+    16384
+}
+fn default_pool_packets() -> u32 {
+    49152
+}
+fn default_hold_timeout() -> f64 {
+    10.0
+}
+fn default_rto_ms() -> u32 {
+    300
+}
+fn default_tries() -> u8 {
+    5
 }
 
 /// What to do when a worker's flow table is full.
@@ -379,6 +503,62 @@ impl Config {
             );
         }
         self.flow.timeouts.validate().map_err(ConfigError)?;
+        let a = &self.accumulation;
+        if !(PACKETLIMIT_MIN..=PACKETLIMIT_MAX).contains(&a.packetlimit) {
+            return bad(
+                "accumulation.packetlimit",
+                format!(
+                    "must be {PACKETLIMIT_MIN}..={PACKETLIMIT_MAX}, got {}",
+                    a.packetlimit
+                ),
+            );
+        }
+        if !(MAX_BYTES_MIN..=MAX_BYTES_MAX).contains(&a.max_bytes) {
+            return bad(
+                "accumulation.max_bytes",
+                format!(
+                    "must be {MAX_BYTES_MIN}..={MAX_BYTES_MAX}, got {}",
+                    a.max_bytes
+                ),
+            );
+        }
+        if !(64..=16 * 1024 * 1024).contains(&a.pool_packets) {
+            return bad(
+                "accumulation.pool_packets",
+                format!("must be 64..=16777216, got {}", a.pool_packets),
+            );
+        }
+        if a.pool_packets < a.packetlimit as u32 {
+            return bad(
+                "accumulation.pool_packets",
+                "is smaller than packetlimit".into(),
+            );
+        }
+        if a.ports.is_empty() && a.enabled {
+            return bad(
+                "accumulation.ports",
+                "is empty (set enabled = false instead)".into(),
+            );
+        }
+        if !(0.5..=600.0).contains(&a.hold_timeout_secs) {
+            return bad(
+                "accumulation.hold_timeout_secs",
+                format!("must be 0.5..=600, got {}", a.hold_timeout_secs),
+            );
+        }
+        if !(10..=60_000).contains(&a.retransmit_timeout_ms) {
+            return bad(
+                "accumulation.retransmit_timeout_ms",
+                format!("must be 10..=60000, got {}", a.retransmit_timeout_ms),
+            );
+        }
+        if !(1..=16).contains(&a.retransmit_tries) {
+            return bad(
+                "accumulation.retransmit_tries",
+                format!("must be 1..=16, got {}", a.retransmit_tries),
+            );
+        }
+        self.policy.validate().map_err(ConfigError)?;
         if let Some(n) = self.mempool.mbufs {
             if n < 1024 {
                 return bad("mempool.mbufs", format!("must be at least 1024, got {n}"));
@@ -449,6 +629,27 @@ mod tests {
             e.0.contains("on_table_full") || e.0.contains("explode"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn accumulation_values() {
+        let c =
+            Config::parse("[accumulation]\npacketlimit = 24\non_limit = \"release\"\n").unwrap();
+        assert_eq!(c.accumulation.packetlimit, 24);
+        assert_eq!(c.accumulation.on_limit, OnLimit::Release);
+        assert_eq!(c.accumulation.on_capacity, OnCapacity::Bypass);
+        for (bad, key) in [
+            ("packetlimit = 0", "accumulation.packetlimit"),
+            ("packetlimit = 65", "accumulation.packetlimit"),
+            ("max_bytes = 100", "accumulation.max_bytes"),
+            (
+                "pool_packets = 8\npacketlimit = 12",
+                "accumulation.pool_packets",
+            ),
+        ] {
+            let e = Config::parse(&format!("[accumulation]\n{bad}\n")).unwrap_err();
+            assert!(e.0.starts_with(key), "{bad}: {e}");
+        }
     }
 
     #[test]

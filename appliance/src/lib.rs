@@ -2,13 +2,16 @@
 //! server-side port that fixes TCP MSS on SYN / SYN-ACK and accumulates TLS ClientHellos
 //! within a bounded per-session packet budget. See `../shared/DESIGN.md`.
 
+pub mod accumulate;
 pub mod config;
+pub mod control;
 pub mod flow;
 pub mod gen;
 pub mod io;
 pub mod live;
 pub mod mss;
 pub mod packet;
+pub mod policy;
 pub mod port;
 pub mod record;
 pub mod runtime;

@@ -2,9 +2,10 @@
 //! the control thread publishes a new snapshot and bumps a version; each worker compares the
 //! version once per loop (one relaxed load) and takes the new snapshot only when it changed.
 
-use crate::config::{Config, MssClamp, MssInsert};
+use crate::config::{Config, MssClamp, MssInsert, OnCapacity, OnLimit};
 use crate::io::Side;
 use crate::mss::MssPolicy;
+use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,48 @@ use std::sync::Arc;
 pub struct Live {
     /// MSS policy by egress side.
     pub mss: [MssPolicy; 2],
+    pub accumulate: bool,
+    /// Inspection ports, as a bitmap over the 65536 port numbers.
+    pub ports: Arc<PortSet>,
+    pub packetlimit: u16,
+    pub max_bytes: u32,
+    pub on_limit: OnLimit,
+    pub on_capacity: OnCapacity,
+    pub hold_timeout_ms: u32,
+    pub rto_ms: u32,
+    pub tries: u8,
+    pub policy: Arc<Policy>,
+}
+
+/// A set of TCP ports (8 KiB bitmap: one load and a bit test per lookup).
+#[derive(Clone)]
+pub struct PortSet(Box<[u64; 1024]>);
+
+impl PortSet {
+    pub fn new(ports: &[u16]) -> PortSet {
+        let mut b = Box::new([0u64; 1024]);
+        for &p in ports {
+            b[p as usize / 64] |= 1 << (p % 64);
+        }
+        PortSet(b)
+    }
+    #[inline]
+    pub fn contains(&self, p: u16) -> bool {
+        self.0[p as usize / 64] & (1 << (p % 64)) != 0
+    }
+}
+
+impl Default for PortSet {
+    fn default() -> Self {
+        PortSet::new(&[])
+    }
+}
+
+impl std::fmt::Debug for PortSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v: Vec<u16> = (0..=u16::MAX).filter(|p| self.contains(*p)).collect();
+        write!(f, "{v:?}")
+    }
 }
 
 impl Live {
@@ -24,7 +67,20 @@ impl Live {
             mss[side.index()] =
                 mss_policy(cfg.mss.clamp, cfg.mss.insert_missing, mtu[side.index()]);
         }
-        Live { mss }
+        let a = &cfg.accumulation;
+        Live {
+            mss,
+            accumulate: a.enabled,
+            ports: Arc::new(PortSet::new(&a.ports)),
+            packetlimit: a.packetlimit,
+            max_bytes: a.max_bytes,
+            on_limit: a.on_limit,
+            on_capacity: a.on_capacity,
+            hold_timeout_ms: (a.hold_timeout_secs * 1000.0) as u32,
+            rto_ms: a.retransmit_timeout_ms,
+            tries: a.retransmit_tries,
+            policy: Arc::new(Policy::new(&cfg.policy)),
+        }
     }
 }
 

@@ -87,6 +87,7 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
         Some(path) => Some(TrafficLog::open(path)?),
         None => None,
     };
+    let capacity = crate::accumulate::Capacity::new(cfg.accumulation.pool_packets);
     let clock = Instant::now();
     let wall_epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -114,6 +115,7 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
             on_table_full: cfg.flow.on_table_full,
             malformed: cfg.flow.malformed,
             wall_epoch_ms,
+            capacity: capacity.clone(),
         };
         let shared = shared.clone();
         let core = cfg.workers.cores.get(q as usize).copied();
@@ -287,7 +289,9 @@ fn mempool_size(cfg: &Config, queues: u16) -> u32 {
     let rings = 2 * q * (cfg.ports.rx_desc as u32 + cfg.ports.tx_desc as u32);
     let caches = (q + 2) * cfg.mempool.cache;
     let bursts = q * 4 * crate::io::BURST as u32;
-    (rings + caches + bursts + 1024).next_power_of_two() - 1
+    // Held packets can never starve RX: the pool has room for every hold slot on top.
+    let held = cfg.accumulation.pool_packets;
+    (rings + caches + bursts + held + 1024).next_power_of_two() - 1
 }
 
 fn print_stats(tag: &str, ports: &[Port], counters: &[Arc<WorkerCounters>]) {

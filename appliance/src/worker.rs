@@ -2,6 +2,7 @@
 //! it out of the other side, flush. Generic over `PacketIo` so it runs on DPDK ports in
 //! production and on in-memory fakes in tests.
 
+use crate::accumulate::{AccCounters, Accumulator, Capacity, Histograms};
 use crate::config::{MalformedAction, OnTableFull};
 use crate::counters;
 use crate::flow::{
@@ -50,6 +51,7 @@ counters! {
         midstream_pickups,
         rst_without_flow,
         port_reuse,
+        dropped_after_reset,
         log_records,
         log_queue_full,
     }
@@ -65,6 +67,10 @@ pub struct WorkerCounters {
     pub ended: [Counter; EndReason::ALL.len()],
     /// MSS fixup outcomes on SYN (from client) and SYN-ACK (from server).
     pub mss: [[Counter; MssOutcome::COUNT]; 2],
+    /// ClientHello accumulation.
+    pub acc: AccCounters,
+    /// ClientHello segment counts and sizes (for `advise packetlimit`).
+    pub hist: Histograms,
 }
 
 impl WorkerCounters {
@@ -88,6 +94,9 @@ impl WorkerCounters {
                 v.push((format!("mss_{name}_{dir}"), self.mss[d][i].get()));
             }
         }
+        for (n, x) in self.acc.snapshot() {
+            v.push((format!("acc_{n}"), x));
+        }
         v
     }
 }
@@ -101,6 +110,8 @@ pub struct WorkerConfig {
     pub malformed: MalformedAction,
     /// Unix time in ms at the worker clock's zero (for record timestamps).
     pub wall_epoch_ms: u64,
+    /// Hold slots shared by all workers.
+    pub capacity: Arc<Capacity>,
 }
 
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
@@ -109,12 +120,13 @@ const EXPIRE_BUDGET: usize = 1024;
 /// One worker: its queue on both ports and everything it owns.
 pub struct Worker<P: PacketIo> {
     pub id: u16,
-    io: P,
+    pub(crate) io: P,
     counters: Arc<WorkerCounters>,
     shared: Arc<Shared>,
     live: Arc<Live>,
     live_version: u64,
     flows: FlowTable,
+    acc: Accumulator<P::Buf>,
     log: Option<Arc<ArrayQueue<SessionRecord>>>,
     on_table_full: OnTableFull,
     malformed: MalformedAction,
@@ -131,7 +143,10 @@ impl<P: PacketIo> Worker<P> {
         log: Option<Arc<ArrayQueue<SessionRecord>>>,
     ) -> Self {
         let live_version = shared.version();
+        let pool = cfg.capacity.pool_packets;
+        let acc = Accumulator::new(pool, pool, cfg.capacity.clone(), counters.clone());
         Worker {
+            acc,
             id: cfg.id,
             io,
             counters,
@@ -183,6 +198,9 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         }
+        let live = self.live.clone();
+        self.acc
+            .poll_timers(&mut self.io, &live, &mut self.flows, now_ms);
         self.io.flush();
         self.expire(now_ms);
         let c = &self.counters.base;
@@ -325,8 +343,43 @@ impl<P: PacketIo> Worker<P> {
             _ => t,
         };
         let wire_len = buf.data().len();
-        flow::tcp::on_segment(self.flows.get_mut(idx), dir, &t, wire_len);
+        let f = self.flows.get_mut(idx);
+        let client_next = f.dir[Dir::FromClient.index()].next_seq;
+        if dir == Dir::FromClient && t.payload_len > 0 && f.state == TcpState::Closed {
+            if let Some(r) = f.end_reason() {
+                if r.is_ours() {
+                    // The appliance reset this session: nothing more reaches the server.
+                    self.counters.base.dropped_after_reset.inc();
+                    return;
+                }
+            }
+        }
+        flow::tcp::on_segment(f, dir, &t, wire_len);
         self.flows.touch(idx, now_ms);
+        let f = self.flows.get(idx);
+        if dir == Dir::FromClient {
+            if t.payload_len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::UNINSPECTED)) {
+                let live = self.live.clone();
+                match self.acc.on_client(
+                    &mut self.io,
+                    &live,
+                    &mut self.flows,
+                    idx,
+                    from,
+                    &h,
+                    buf,
+                    client_next,
+                    now_ms,
+                ) {
+                    Some(b) => return self.forward(from, b),
+                    None => return,
+                }
+            }
+        } else if f.has(flag::ACCUMULATING) {
+            let live = self.live.clone();
+            self.acc
+                .on_server(&mut self.io, &live, &mut self.flows, idx, &h, now_ms);
+        }
         self.forward(from, buf)
     }
 
@@ -351,8 +404,10 @@ impl<P: PacketIo> Worker<P> {
             }
             // A new SYN on a closed session's 4-tuple: end the old one, start afresh.
             self.counters.base.port_reuse.inc();
+            self.acc.on_flow_removed(idx);
+            let info = self.acc.take_info(idx);
             let old = self.flows.remove(idx);
-            self.emit(old, now_ms);
+            self.emit(old, info, now_ms);
         }
         if tcp.is_some_and(|t| t.flags.rst()) {
             self.counters.base.rst_without_flow.inc();
@@ -393,20 +448,24 @@ impl<P: PacketIo> Worker<P> {
     }
 
     fn expire(&mut self, now_ms: u64) {
-        let (flows, counters, log, id, epoch) = (
+        let (flows, acc, counters, log, id, epoch) = (
             &mut self.flows,
+            &mut self.acc,
             &self.counters,
             &self.log,
             self.id,
             self.wall_epoch_ms,
         );
-        flows.expire(now_ms, EXPIRE_BUDGET, |f| {
+        flows.expire(now_ms, EXPIRE_BUDGET, |idx, f| {
+            acc.on_flow_removed(idx);
+            let info = acc.take_info(idx);
             emit_record(
                 counters,
                 log,
                 id,
                 epoch,
                 f,
+                info,
                 EndReason::AgedOut,
                 now_ms,
                 false,
@@ -415,13 +474,14 @@ impl<P: PacketIo> Worker<P> {
     }
 
     /// A session removed from the table for a reason already recorded in it (or aged out).
-    fn emit(&mut self, f: Flow, now_ms: u64) {
+    fn emit(&mut self, f: Flow, info: Option<Box<crate::record::TlsSummary>>, now_ms: u64) {
         emit_record(
             &self.counters,
             &self.log,
             self.id,
             self.wall_epoch_ms,
             f,
+            info,
             EndReason::AgedOut,
             now_ms,
             false,
@@ -451,23 +511,32 @@ impl<P: PacketIo> Worker<P> {
         self.shutdown(now());
     }
 
-    /// End every session (reason `shutdown` unless it had already ended). Records are handed
-    /// over even if the log queue is momentarily full (the control thread is draining it).
+    /// End every session (reason `shutdown` unless it had already ended): sessions still
+    /// accumulating are released or reset per `on_limit` first. Records are handed over even
+    /// if the log queue is momentarily full (the control thread is draining it).
     pub fn shutdown(&mut self, now_ms: u64) {
-        let (flows, counters, log, id, epoch) = (
+        let live = self.live.clone();
+        self.acc
+            .shutdown(&mut self.io, &live, &mut self.flows, now_ms);
+        self.io.flush();
+        let (flows, acc, counters, log, id, epoch) = (
             &mut self.flows,
+            &mut self.acc,
             &self.counters,
             &self.log,
             self.id,
             self.wall_epoch_ms,
         );
-        flows.drain(|f| {
+        flows.drain(|idx, f| {
+            acc.on_flow_removed(idx);
+            let info = acc.take_info(idx);
             emit_record(
                 counters,
                 log,
                 id,
                 epoch,
                 f,
+                info,
                 EndReason::Shutdown,
                 now_ms,
                 true,
@@ -476,12 +545,25 @@ impl<P: PacketIo> Worker<P> {
         self.counters.base.flows_active.set(0);
     }
 
+    /// Sessions the accumulator holds state for.
+    pub fn accumulating(&self) -> usize {
+        self.acc.active()
+    }
+
     pub fn io(&self) -> &P {
         &self.io
     }
 
     pub fn flows(&self) -> &FlowTable {
         &self.flows
+    }
+
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    pub fn capacity(&self) -> &Capacity {
+        self.acc.capacity()
     }
 }
 
@@ -493,6 +575,7 @@ fn emit_record(
     worker: u16,
     wall_epoch_ms: u64,
     mut f: Flow,
+    tls: Option<Box<crate::record::TlsSummary>>,
     default_reason: EndReason,
     now_ms: u64,
     wait: bool,
@@ -505,6 +588,7 @@ fn emit_record(
     counters.ended[reason.index()].inc();
     let Some(q) = log else { return };
     let mut rec = SessionRecord::from_flow(&f, worker, wall_epoch_ms + now_ms);
+    rec.tls = tls;
     for attempt in 0..1000 {
         match q.push(rec) {
             Ok(()) => {

@@ -28,7 +28,7 @@ enum Cmd {
         eal: Option<String>,
     },
     /// Write a pcap of realistic TLS sessions (and background UDP) for load tests and replay.
-    Gen(appliance::gen::GenArgs),
+    Gen(Box<appliance::gen::GenArgs>),
     /// Parse and validate a configuration file, then exit.
     CheckConfig {
         #[arg(long, short)]

@@ -263,7 +263,10 @@ impl fmt::Display for Request {
             Request::SetMssClamp(MssClamp::Off) => f.write_str("set mss clamp off"),
             Request::SetLogLevel(l) => write!(f, "set log-level {}", l.as_str()),
             Request::AdvisePacketLimit { target_percentile } => {
-                write!(f, "advise packetlimit --target-percentile {target_percentile}")
+                write!(
+                    f,
+                    "advise packetlimit --target-percentile {target_percentile}"
+                )
             }
             Request::WhatIfPacketLimit(n) => write!(f, "what-if packetlimit {n}"),
             other => f.write_str(other.name()),
@@ -716,7 +719,10 @@ mod tests {
             ("set max-bytes 512", Request::SetMaxBytes(512)),
             ("set max-bytes 65536", Request::SetMaxBytes(65536)),
             ("set on-limit reset", Request::SetOnLimit(OnLimit::Reset)),
-            ("set on-limit release", Request::SetOnLimit(OnLimit::Release)),
+            (
+                "set on-limit release",
+                Request::SetOnLimit(OnLimit::Release),
+            ),
             (
                 "set on-capacity bypass",
                 Request::SetOnCapacity(OnCapacity::Bypass),

@@ -229,7 +229,10 @@ impl Server {
                 .map_err(|e| {
                     context(
                         e,
-                        format!("cannot set group {gid} on control socket {}", path.display()),
+                        format!(
+                            "cannot set group {gid} on control socket {}",
+                            path.display()
+                        ),
                     )
                 })
                 .map_err(cleanup)?;
@@ -238,7 +241,10 @@ impl Server {
             .map_err(|e| {
                 context(
                     e,
-                    format!("cannot set permissions on control socket {}", path.display()),
+                    format!(
+                        "cannot set permissions on control socket {}",
+                        path.display()
+                    ),
                 )
             })
             .map_err(cleanup)?;
@@ -346,6 +352,12 @@ impl Server {
                 c.dead = true;
                 continue;
             }
+            if revents & (libc::POLLHUP | libc::POLLERR) != 0 && !serve_more {
+                // Gone, and nothing can be done for it this round: drop it rather than
+                // let its hang-up wake every poll.
+                c.dead = true;
+                continue;
+            }
             if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
                 && c.wants_read(serve_more)
             {
@@ -407,7 +419,10 @@ impl Server {
             Ok(c) => c,
             Err(e) => {
                 st.stats.denied += 1;
-                refuse(fd, &format!("permission denied: cannot read peer credentials: {e}"));
+                refuse(
+                    fd,
+                    &format!("permission denied: cannot read peer credentials: {e}"),
+                );
                 return;
             }
         };
@@ -727,13 +742,18 @@ impl Client {
         if self.pending_output() == 0 {
             refuse(
                 self.stream.as_raw_fd(),
-                &format!("idle timeout ({} s)", after.as_secs()),
+                &format!("idle timeout: nothing received or sent for {after:?}"),
             );
         }
         self.dead = true;
     }
 
-    fn push_response(&mut self, result: &Result<Value, String>, cfg: &ServerConfig, stats: &mut ServerStats) {
+    fn push_response(
+        &mut self,
+        result: &Result<Value, String>,
+        cfg: &ServerConfig,
+        stats: &mut ServerStats,
+    ) {
         if result.is_err() {
             stats.errors += 1;
         }
@@ -853,10 +873,7 @@ mod tests {
         assert_eq!(back["zeta"], json!(1));
 
         assert_eq!(encode_response(&Ok(json!(5))), "{\"ok\":true,\"result\":5}");
-        assert_eq!(
-            encode_response(&Ok(json!({}))),
-            "{\"ok\":true}"
-        );
+        assert_eq!(encode_response(&Ok(json!({}))), "{\"ok\":true}");
         assert_eq!(
             encode_response(&Err("bad \"x\"".into())),
             "{\"ok\":false,\"error\":\"bad \\\"x\\\"\"}"
@@ -870,6 +887,9 @@ mod tests {
         assert_eq!(c.max_requests_per_sec_per_client, 50);
         assert_eq!(c.idle_timeout, Duration::from_secs(30));
         assert_eq!(c.max_output_bytes, 4 << 20);
-        assert_eq!(ServerConfig::default().path, PathBuf::from(super::super::DEFAULT_SOCKET));
+        assert_eq!(
+            ServerConfig::default().path,
+            PathBuf::from(super::super::DEFAULT_SOCKET)
+        );
     }
 }

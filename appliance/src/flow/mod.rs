@@ -4,7 +4,7 @@
 mod key;
 mod table;
 pub mod tcp;
-mod wheel;
+pub mod wheel;
 
 pub use key::FlowKey;
 pub use table::{flag, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState};
@@ -61,6 +61,17 @@ impl EndReason {
             EndReason::PolicyDeny => "policy-deny",
             EndReason::ReleaseTimeout => "release-timeout",
         }
+    }
+
+    /// Reasons for which the appliance itself ended the session (with RSTs).
+    pub fn is_ours(self) -> bool {
+        matches!(
+            self,
+            EndReason::AccumulationLimit
+                | EndReason::AccumulationCapacity
+                | EndReason::PolicyDeny
+                | EndReason::ReleaseTimeout
+        )
     }
 
     /// Index into per-reason counter arrays (0-based).

@@ -278,7 +278,7 @@ impl FlowTable {
         &mut self,
         now_ms: u64,
         budget: usize,
-        mut on_expired: impl FnMut(Flow),
+        mut on_expired: impl FnMut(u32, Flow),
     ) -> usize {
         let mut expired = [NIL; 64];
         let mut total = 0;
@@ -295,7 +295,7 @@ impl FlowTable {
                 });
             for &idx in &expired[..n] {
                 let f = self.remove(idx);
-                on_expired(f);
+                on_expired(idx, f);
             }
             total += n;
             if n < cap {
@@ -306,11 +306,17 @@ impl FlowTable {
     }
 
     /// Remove every flow (shutdown), handing each to `f`.
-    pub fn drain(&mut self, mut f: impl FnMut(Flow)) {
+    pub fn drain(&mut self, mut f: impl FnMut(u32, Flow)) {
         let all: Vec<u32> = self.map.iter().copied().collect();
         for idx in all {
-            f(self.remove(idx));
+            let flow = self.remove(idx);
+            f(idx, flow);
         }
+    }
+
+    /// Indices of live flows (shutdown, control requests).
+    pub fn indices(&self) -> Vec<u32> {
+        self.map.iter().copied().collect()
     }
 
     /// Visit live flows (control requests; bounded by the caller).
@@ -381,14 +387,14 @@ mod tests {
         t.get_mut(b).state = TcpState::Established;
         t.touch(b, 0);
         let mut gone = Vec::new();
-        t.expire(900, 100, |f| gone.push(f.key.port_a));
+        t.expire(900, 100, |_, f| gone.push(f.key.port_a));
         assert!(gone.is_empty());
-        t.expire(1000, 100, |f| gone.push(f.key.port_a));
+        t.expire(1000, 100, |_, f| gone.push(f.key.port_a));
         assert_eq!(gone, vec![1]);
         t.touch(b, 4000); // activity pushes its deadline to 9 s
-        t.expire(6000, 100, |f| gone.push(f.key.port_a));
+        t.expire(6000, 100, |_, f| gone.push(f.key.port_a));
         assert_eq!(gone, vec![1]);
-        t.expire(9000, 100, |f| gone.push(f.key.port_a));
+        t.expire(9000, 100, |_, f| gone.push(f.key.port_a));
         assert_eq!(gone, vec![1, 2]);
         assert!(t.is_empty());
     }
@@ -410,8 +416,8 @@ mod tests {
             t.touch(x, 0);
         }
         let mut n = 0;
-        assert_eq!(t.expire(1000, 100, |_| n += 1), 100);
-        assert_eq!(t.expire(1000, 10_000, |_| n += 1), 900);
+        assert_eq!(t.expire(1000, 100, |_, _| n += 1), 100);
+        assert_eq!(t.expire(1000, 10_000, |_, _| n += 1), 900);
         assert_eq!(n, 1000);
         assert!(t.is_empty());
     }

@@ -16,6 +16,7 @@
 
 pub mod frame;
 pub mod hello;
+pub mod paired;
 pub mod pcap;
 pub mod rng;
 pub mod session;
@@ -262,6 +263,28 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 4, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=65_534))]
     pub servers: u32,
+
+    /// Write the server->client frames to this file and only the client->server frames to
+    /// --out: one file per appliance port, for replay on two ports (Pktgen-DPDK
+    /// `-s 0:client.pcap -s 1:server.pcap`, two DPDK net_pcap devices, two tcpreplay runs).
+    #[arg(long, value_name = "FILE")]
+    pub server_out: Option<PathBuf>,
+
+    /// With --server-out: lay both files out in rounds of FRAMES frames, padded with non-IP
+    /// filler frames (EtherType 0x88b5) to the same length, every answer to the other side
+    /// at least one round after what it answers. Replayed at the same frame rate on both
+    /// ports and started together, sessions reach the appliance in causal order (tolerance:
+    /// one round of skew). For a DPDK poll loop reading one burst per port in turn, use a
+    /// multiple of its burst size (32). Sessions in flight: at least 4 x FRAMES.
+    #[arg(long, value_name = "FRAMES", requires = "server_out",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub lockstep: Option<u32>,
+
+    /// Instead of whole sessions: one data segment from the client per flow (no handshake,
+    /// no close), for N distinct established flows: the load of forwarding and flow-table
+    /// benchmarks. With --server-out, each flow's answer from the server goes to that file.
+    #[arg(long, conflicts_with_all = ["lockstep", "hello_size", "hello_sizes", "udp_ratio"])]
+    pub established: bool,
 }
 
 impl Default for GenArgs {
@@ -292,6 +315,9 @@ impl Default for GenArgs {
             interleave: 1,
             clients: 16,
             servers: 4,
+            server_out: None,
+            lockstep: None,
+            established: false,
         }
     }
 }
@@ -379,12 +405,47 @@ pub struct GenSummary {
     pub first_ts_us: u64,
     /// Last timestamp (µs).
     pub last_ts_us: u64,
-    /// Per session, in session order.
+    /// Per session, in session order (empty for `--established`).
     pub per_session: Vec<SessionSummary>,
+    /// `--established`: flows of one data segment each instead of sessions.
+    pub established: bool,
+    /// Written as two files, one per port (`--server-out`).
+    pub split: bool,
+    /// Frames in the client-side file (with `split`).
+    pub client_frames: u64,
+    /// Frames in the server-side file (with `split`).
+    pub server_frames: u64,
+    /// Filler frames among them (`--lockstep`).
+    pub filler_frames: u64,
+    /// Rounds written (`--lockstep`).
+    pub lockstep_rounds: u64,
+    /// Frames per round and file (`--lockstep`).
+    pub lockstep_frames: u64,
 }
 
 impl fmt::Display for GenSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.split {
+            writeln!(
+                f,
+                "client side: {} frames, server side: {} frames",
+                self.client_frames, self.server_frames
+            )?;
+        }
+        if self.lockstep_rounds > 0 {
+            writeln!(
+                f,
+                "lockstep: {} rounds of {} frames per side, {} filler frames",
+                self.lockstep_rounds, self.lockstep_frames, self.filler_frames
+            )?;
+        }
+        if self.established {
+            return write!(
+                f,
+                "{} established flows, {} frames, {} bytes",
+                self.sessions, self.frames, self.bytes
+            );
+        }
         writeln!(
             f,
             "{} sessions, {} frames ({} UDP), {} bytes, {:.3} s of capture",
@@ -434,9 +495,21 @@ pub fn build(args: &GenArgs) -> Result<(Vec<Frame>, GenSummary), String> {
     Ok((frames, g.into_summary()))
 }
 
-/// Writes the pcap file `args.out`, streaming (only `--interleave` sessions are held in
-/// memory). On error the partial file is removed.
+/// Writes the pcap file `args.out` (and `args.server_out`), streaming (only the sessions in
+/// flight are held in memory). On error the partial files are removed.
 pub fn run(args: &GenArgs) -> Result<GenSummary, String> {
+    match (args.established, &args.server_out, args.lockstep) {
+        (true, _, Some(_)) => Err("--established and --lockstep are exclusive".to_string()),
+        (true, out, None) => paired::run_established(args, out.as_deref()),
+        (false, None, Some(_)) => Err("--lockstep needs --server-out".to_string()),
+        (false, Some(out), Some(n)) => paired::run_lockstep(args, out, n),
+        (false, Some(out), None) => paired::run_split(args, out),
+        (false, None, None) => run_single(args),
+    }
+}
+
+/// The plain case: one file, both directions.
+fn run_single(args: &GenArgs) -> Result<GenSummary, String> {
     let mut g = Generator::new(args)?;
     let path = &args.out;
     let err = |e: io::Error| format!("{}: {e}", path.display());

@@ -35,15 +35,15 @@ const MAX_GAP_US: u64 = 50;
 /// Validated generation parameters.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
-    sessions: u32,
+    pub(crate) sessions: u32,
     sizes: Sizes,
     mss: u16,
     client_syn_mss: u16,
     server_mss: bool,
     timestamps: bool,
-    ipv6: bool,
-    vlan: Option<u16>,
-    seed: u64,
+    pub(crate) ipv6: bool,
+    pub(crate) vlan: Option<u16>,
+    pub(crate) seed: u64,
     reorder_ratio: f64,
     retransmit_ratio: f64,
     rst_ratio: f64,
@@ -54,8 +54,8 @@ pub(crate) struct Plan {
     psk_identity_len: Option<usize>,
     ech_len: Option<usize>,
     pq: PqMode,
-    dst_port: u16,
-    interleave: u32,
+    pub(crate) dst_port: u16,
+    pub(crate) interleave: u32,
     clients: u32,
     servers: u32,
     client_hosts: u32,
@@ -191,25 +191,25 @@ impl Plan {
     }
 
     /// Client host number (1-based) of session `i`.
-    fn client_host(&self, i: u32) -> u32 {
+    pub(crate) fn client_host(&self, i: u32) -> u32 {
         (i / CLIENT_PORTS) * self.clients + i % self.clients + 1
     }
 
     /// Client port of session `i`: distinct within each block of 64512 sessions.
-    fn client_port(&self, i: u32) -> u16 {
+    pub(crate) fn client_port(&self, i: u32) -> u16 {
         let slot = (u64::from(i) * PORT_STRIDE + self.port_offset) % u64::from(CLIENT_PORTS);
         1024 + slot as u16
     }
 
-    fn server_host(&self, i: u32) -> u32 {
+    pub(crate) fn server_host(&self, i: u32) -> u32 {
         i % self.servers + 1
     }
 
-    fn client_addr(&self, host: u32) -> IpAddr {
+    pub(crate) fn client_addr(&self, host: u32) -> IpAddr {
         address(self.ipv6, true, host)
     }
 
-    fn server_addr(&self, host: u32) -> IpAddr {
+    pub(crate) fn server_addr(&self, host: u32) -> IpAddr {
         address(self.ipv6, false, host)
     }
 }
@@ -250,9 +250,9 @@ pub fn mac(client: bool, host: u32) -> frame::Mac {
 
 /// A frame before scheduling.
 #[derive(Clone, Debug)]
-struct Pending {
-    direction: Direction,
-    bytes: Vec<u8>,
+pub(crate) struct Pending {
+    pub(crate) direction: Direction,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// One end of a TCP connection.
@@ -397,7 +397,10 @@ impl SessionFrames<'_> {
 }
 
 /// Builds session `i`: its frames in causal order and its summary.
-fn build_session(plan: &Plan, i: u32) -> Result<(VecDeque<Pending>, SessionSummary), String> {
+pub(crate) fn build_session(
+    plan: &Plan,
+    i: u32,
+) -> Result<(VecDeque<Pending>, SessionSummary), String> {
     use Direction::{ClientToServer as C2S, ServerToClient as S2C};
     let mut rng = Rng::derive(plan.seed, u64::from(i));
 

@@ -244,6 +244,15 @@ impl Deframer {
         self.consumed
     }
 
+    /// The ClientHello body length from its handshake header, once that header has been seen
+    /// (used to estimate how many segments an over-budget hello would have needed).
+    pub const fn declared_len(&self) -> Option<u32> {
+        match self.message {
+            Message::Header { .. } => None,
+            Message::Body { len, .. } | Message::Done { len } => Some(len),
+        }
+    }
+
     /// The current verdict, without feeding anything.
     pub const fn verdict(&self) -> Verdict {
         match self.state {

@@ -100,6 +100,7 @@ pub(crate) fn worker_with(
             on_table_full: cfg.flow.on_table_full,
             malformed: cfg.flow.malformed,
             wall_epoch_ms: 1_700_000_000_000,
+            capacity: crate::accumulate::Capacity::new(cfg.accumulation.pool_packets),
         },
         io,
         counters.clone(),

@@ -1,0 +1,431 @@
+//! Accumulator tests through the worker on the in-memory fake: synthetic segment sequences.
+
+use crate::gen::frame as gf;
+use crate::gen::hello::{build as build_hello, HelloSpec};
+use crate::packet;
+use crate::record::SessionRecord;
+use crate::worker::fake::FakeIo;
+use crate::worker::tests::{seg, worker_with};
+use crate::worker::Worker;
+use crossbeam::queue::ArrayQueue;
+use std::sync::Arc;
+
+const ISN_C: u32 = 1000;
+const ISN_S: u32 = 5000;
+
+fn hello(size: usize, sni: &str) -> Vec<u8> {
+    let mut spec = HelloSpec::new(sni);
+    spec.target_size = Some(size);
+    spec.pq = size >= 1600;
+    build_hello(&spec).unwrap().bytes
+}
+
+struct T {
+    w: Worker<FakeIo>,
+    log: Arc<ArrayQueue<SessionRecord>>,
+    now: u64,
+}
+
+impl T {
+    fn new(cfg: &str) -> T {
+        let (w, _c, log) = worker_with(
+            &format!("[flow.timeouts]\ntime_wait = 1\n{cfg}"),
+            FakeIo::default(),
+        );
+        let mut t = T { w, log, now: 0 };
+        t.client(gf::SYN, ISN_C, 0, b"");
+        t.server(gf::SYN | gf::ACK, ISN_S, ISN_C + 1, b"");
+        t.client(gf::ACK, ISN_C + 1, ISN_S + 1, b"");
+        t.w.io.sent = Default::default();
+        t
+    }
+    fn client(&mut self, flags: u8, seq: u32, ack: u32, payload: &[u8]) {
+        let f = seg(true, false, flags, seq, ack, &[], payload);
+        self.w.io.rx[0].push_back(f);
+        self.w.poll(self.now);
+    }
+    fn server(&mut self, flags: u8, seq: u32, ack: u32, payload: &[u8]) {
+        let f = seg(false, false, flags, seq, ack, &[], payload);
+        self.w.io.rx[1].push_back(f);
+        self.w.poll(self.now);
+    }
+    /// Send `data` as client segments: (offset, len) pairs in the given order.
+    fn send(&mut self, data: &[u8], parts: &[(usize, usize)]) {
+        for &(o, l) in parts {
+            self.client(
+                gf::ACK | gf::PSH,
+                ISN_C + 1 + o as u32,
+                ISN_S + 1,
+                &data[o..o + l],
+            );
+        }
+    }
+    /// The client stream bytes the server received, reassembled by sequence number.
+    fn server_stream(&self) -> Vec<u8> {
+        let mut segs: Vec<(u32, Vec<u8>)> = self.w.io.sent[1]
+            .iter()
+            .filter_map(|f| {
+                let h = packet::parse(f).ok()?;
+                let t = h.tcp()?;
+                (t.payload_len > 0).then(|| (t.seq, h.tcp_payload(f).unwrap().to_vec()))
+            })
+            .collect();
+        segs.sort_by_key(|s| s.0);
+        let mut out = Vec::new();
+        for (seq, p) in segs {
+            let off = (seq - ISN_C - 1) as usize;
+            if off + p.len() > out.len() {
+                out.resize(off + p.len(), 0);
+            }
+            out[off..off + p.len()].copy_from_slice(&p);
+        }
+        out
+    }
+    /// Flags and seq/ack of what the appliance sent to the client (its own ACKs and RSTs).
+    fn to_client(&self) -> Vec<(u16, u32, u32)> {
+        self.w.io.sent[0]
+            .iter()
+            .map(|f| {
+                let h = packet::parse(f).unwrap();
+                assert!(
+                    packet::checksum::verify_tcp_checksum(f, &h),
+                    "bad checksum on crafted segment"
+                );
+                let t = h.tcp().unwrap();
+                (t.flags.0, t.seq, t.ack)
+            })
+            .collect()
+    }
+    fn rsts_to_server(&self) -> usize {
+        self.w.io.sent[1]
+            .iter()
+            .filter(|f| packet::parse(f).unwrap().tcp().unwrap().flags.rst())
+            .count()
+    }
+    /// End the session and return its record.
+    fn record(&mut self) -> serde_json::Value {
+        self.w.shutdown(self.now);
+        let r: Vec<_> = std::iter::from_fn(|| self.log.pop()).collect();
+        assert_eq!(r.len(), 1);
+        r[0].to_json()
+    }
+    fn counter(&self, name: &str) -> u64 {
+        self.w
+            .counters()
+            .snapshot()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no counter {name}"))
+            .1
+    }
+    fn assert_idle(&self) {
+        assert_eq!(self.w.accumulating(), 0);
+        assert_eq!(self.w.capacity().slots_in_use(), 0, "capacity slots leaked");
+        assert_eq!(self.w.capacity().active_sessions(), 0);
+    }
+}
+
+fn chunks(len: usize, size: usize) -> Vec<(usize, usize)> {
+    (0..len)
+        .step_by(size)
+        .map(|o| (o, size.min(len - o)))
+        .collect()
+}
+
+#[test]
+fn in_order_segments_are_held_acked_and_released_in_order() {
+    let h = hello(3000, "in-order.test");
+    let mut t = T::new("");
+    let parts = chunks(h.len(), 536);
+    t.send(&h, &parts[..parts.len() - 1]);
+    assert!(
+        t.server_stream().is_empty(),
+        "nothing released before the hello is complete"
+    );
+    // One ACK per in-order segment, on the server's behalf.
+    let acks = t.to_client();
+    assert_eq!(acks.len(), parts.len() - 1);
+    assert_eq!(
+        acks.last().unwrap(),
+        &(0x10, ISN_S + 1, ISN_C + 1 + 536 * (parts.len() as u32 - 1))
+    );
+    t.send(&h, &parts[parts.len() - 1..]);
+    assert_eq!(t.server_stream(), h);
+    // The server acknowledges everything: the accumulator lets go.
+    t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
+    t.assert_idle();
+    assert_eq!(t.w.io.live.get(), 0, "every mbuf returned");
+    let r = t.record();
+    assert_eq!(r["sni"], "in-order.test");
+    assert_eq!(r["tcp_segments"], parts.len());
+    assert_eq!(r["client_hello_wire_bytes"], h.len());
+    assert_eq!(r["verdict"], "allow");
+    assert_eq!(r["post_quantum"], true);
+    assert!(r["ja4"].as_str().unwrap().starts_with("t13d"));
+}
+
+#[test]
+fn a_single_segment_hello_is_released_without_acks() {
+    let h = hello(600, "one.test");
+    let mut t = T::new("");
+    t.send(&h, &[(0, h.len())]);
+    assert_eq!(t.server_stream(), h);
+    assert!(t.to_client().is_empty(), "no ACK needed, no delivery duty");
+    t.assert_idle();
+}
+
+#[test]
+fn reversed_duplicated_and_overlapping_segments_complete() {
+    let h = hello(4000, "mixed.test");
+    // Reversed.
+    let mut t = T::new("");
+    let mut parts = chunks(h.len(), 500);
+    parts.reverse();
+    t.send(&h, &parts);
+    assert_eq!(t.server_stream(), h);
+    // Duplicates: each segment twice; overlaps: 500-byte segments every 300 bytes.
+    let mut t = T::new("");
+    let mut parts = Vec::new();
+    for p in chunks(h.len(), 500) {
+        parts.push(p);
+        parts.push(p);
+    }
+    t.send(&h, &parts);
+    assert_eq!(t.server_stream(), h);
+    assert!(t.counter("acc_duplicates_freed") >= 7);
+    let mut t = T::new("[accumulation]\npacketlimit = 24\n");
+    let parts: Vec<_> = (0..h.len())
+        .step_by(300)
+        .map(|o| (o, 500.min(h.len() - o)))
+        .collect();
+    t.send(&h, &parts);
+    assert_eq!(t.server_stream(), h);
+    t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
+    t.assert_idle();
+    assert_eq!(t.w.io.live.get(), 0);
+}
+
+#[test]
+fn split_at_every_header_byte() {
+    let h = hello(1500, "split.test");
+    for k in 1..12 {
+        let mut t = T::new("");
+        t.send(&h, &[(0, k), (k, h.len() - k)]);
+        assert_eq!(t.server_stream(), h, "split at {k}");
+        assert_eq!(t.counter("acc_completed"), 1, "split at {k}");
+    }
+}
+
+#[test]
+fn a_hello_over_many_records_completes() {
+    // OpenSSL's 9 KB hello fragmented into 18 records of 512 bytes.
+    let rec = include_bytes!("../tls/testdata/openssl3-large-alpn-frag512.bin");
+    let mut t = T::new("[accumulation]\npacketlimit = 24\n");
+    t.send(rec, &chunks(rec.len(), 1400));
+    assert_eq!(t.server_stream(), rec.to_vec());
+    let r = t.record();
+    assert_eq!(r["tls_records"], 18);
+    assert_eq!(r["verdict"], "allow");
+}
+
+#[test]
+fn too_many_packets_resets_both_ways_with_a_diagnostic() {
+    let h = hello(7000, "big.test");
+    let mut t = T::new("");
+    t.send(&h, &chunks(h.len(), 536)); // 14 segments > 12
+    assert!(t.server_stream().is_empty(), "nothing reached the server");
+    let to_client = t.to_client();
+    let rst = to_client.last().unwrap();
+    assert_eq!(rst.0 & 0x04, 0x04, "RST to the client");
+    assert_eq!(rst.1, ISN_S + 1, "at the server's next sequence number");
+    assert_eq!(t.rsts_to_server(), 1);
+    t.assert_idle();
+    assert_eq!(t.counter("acc_limit_packets"), 1);
+    // Later client data of the reset session is dropped, not passed.
+    t.send(&h, &[(0, 100)]);
+    assert!(t.server_stream().is_empty());
+    let r = t.record();
+    assert_eq!(r["end_reason"], "accumulation-limit");
+    assert_eq!(r["diag"], "accumulating too many packets 13 max 12");
+    assert_eq!(t.w.io.live.get(), 0);
+    // What it would have needed is in the histogram for `advise`.
+    assert_eq!(t.w.counters().hist.segments[14].get(), 1);
+}
+
+#[test]
+fn on_limit_release_forwards_what_is_held_uninspected() {
+    let h = hello(7000, "big.test");
+    let mut t = T::new("[accumulation]\non_limit = \"release\"\n");
+    t.send(&h, &chunks(h.len(), 536));
+    assert_eq!(t.server_stream(), h);
+    t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
+    t.assert_idle();
+    let r = t.record();
+    assert_eq!(r["accumulation"], "limit");
+    assert_eq!(t.counter("acc_released_uninspected"), 1);
+}
+
+#[test]
+fn too_many_bytes_and_malformed_lengths() {
+    // A handshake length beyond max_bytes is over budget as soon as the header is seen.
+    let mut bad = hello(1200, "x.test");
+    bad[6..9].copy_from_slice(&[0x01, 0x00, 0x00]); // 65536-byte ClientHello
+    let mut t = T::new("");
+    t.send(&bad, &[(0, 600)]);
+    assert_eq!(t.counter("acc_limit_bytes"), 1);
+    assert_eq!(t.record()["end_reason"], "accumulation-limit");
+    // Zero-length record: malformed, released uninspected.
+    let mut t = T::new("");
+    t.send(&[0x16, 0x03, 0x01, 0x00, 0x00, 0x01], &[(0, 6)]);
+    assert_eq!(t.counter("acc_parse_errors"), 1);
+    assert_eq!(t.server_stream(), vec![0x16, 0x03, 0x01, 0x00, 0x00, 0x01]);
+    t.assert_idle();
+}
+
+#[test]
+fn non_tls_and_sslv2_pass_uninspected() {
+    let mut t = T::new("");
+    t.send(b"GET / HTTP/1.1\r\n\r\n", &[(0, 18)]);
+    assert_eq!(t.server_stream(), b"GET / HTTP/1.1\r\n\r\n".to_vec());
+    assert_eq!(t.counter("acc_non_tls"), 1);
+    let mut t = T::new("");
+    let v2 = [0x80, 0x2e, 0x01, 0x00, 0x02, 0x00, 0x15];
+    t.send(&v2, &[(0, v2.len())]);
+    assert_eq!(t.server_stream(), v2.to_vec());
+    assert_eq!(t.record()["accumulation"], "sslv2");
+}
+
+#[test]
+fn policy_deny_resets_both_ways() {
+    let cfg = "[[policy.rule]]\nsni_suffix = \".blocked.test\"\naction = \"deny\"\n";
+    let h = hello(2000, "www.blocked.test");
+    let mut t = T::new(cfg);
+    t.send(&h, &chunks(h.len(), 1000));
+    assert!(t.server_stream().is_empty());
+    assert_eq!(t.rsts_to_server(), 1);
+    t.assert_idle();
+    let r = t.record();
+    assert_eq!(r["end_reason"], "policy-deny");
+    assert_eq!(r["verdict"], "deny");
+}
+
+#[test]
+fn capacity_exhausted_bypasses_or_resets() {
+    // pool 64 with packetlimit 64: one session at a time.
+    let cfg = "[accumulation]\npool_packets = 64\npacketlimit = 64\n";
+    let h = hello(2000, "cap.test");
+    let mut t = T::new(cfg);
+    t.send(&h, &[(0, 1000)]); // first session holds
+                              // A second session on another port cannot reserve.
+    let other = |t: &mut T, flags, seq, ack, p: &[u8], client: bool| {
+        let mut f = seg(client, false, flags, seq, ack, &[], p);
+        let hh = packet::parse(&f).unwrap();
+        let l4 = hh.l4_offset as usize;
+        let (sp, dp) = if client {
+            (40001u16, 443u16)
+        } else {
+            (443, 40001)
+        };
+        f[l4..l4 + 2].copy_from_slice(&sp.to_be_bytes());
+        f[l4 + 2..l4 + 4].copy_from_slice(&dp.to_be_bytes());
+        let hh = packet::parse(&f).unwrap();
+        let c = packet::checksum::tcp_checksum(&f, &hh).unwrap();
+        f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        t.w.io.rx[if client { 0 } else { 1 }].push_back(f);
+        t.w.poll(t.now);
+    };
+    other(&mut t, gf::SYN, 1, 0, b"", true);
+    other(&mut t, gf::SYN | gf::ACK, 9, 2, b"", false);
+    other(&mut t, gf::ACK, 2, 10, b"", true);
+    let before = t.w.io.sent[1].len();
+    other(&mut t, gf::ACK, 2, 10, &h[..1000], true);
+    assert_eq!(
+        t.w.io.sent[1].len(),
+        before + 1,
+        "bypassed: forwarded at once"
+    );
+    assert_eq!(t.counter("acc_capacity_bypassed"), 1);
+    let mut t = T::new(&format!("{cfg}on_capacity = \"reset\"\n"));
+    t.send(&h, &[(0, 1000)]);
+    other(&mut t, gf::SYN, 1, 0, b"", true);
+    other(&mut t, gf::SYN | gf::ACK, 9, 2, b"", false);
+    other(&mut t, gf::ACK, 2, 10, b"", true);
+    other(&mut t, gf::ACK, 2, 10, &h[..1000], true);
+    assert_eq!(t.counter("acc_capacity_reset"), 1);
+    assert_eq!(
+        t.counter("ended_accumulation_capacity"),
+        0,
+        "counted when the flow ends"
+    );
+    t.w.shutdown(0);
+    assert_eq!(t.counter("ended_accumulation_capacity"), 1);
+    t.assert_idle();
+    assert_eq!(t.w.io.live.get(), 0);
+}
+
+#[test]
+fn released_data_is_retransmitted_until_acked_then_reset() {
+    let h = hello(2000, "rtx.test");
+    let mut t = T::new("[accumulation]\nretransmit_timeout_ms = 100\nretransmit_tries = 2\n");
+    t.send(&h, &chunks(h.len(), 1000));
+    assert_eq!(t.server_stream(), h);
+    let sent = t.w.io.sent[1].len();
+    // Three duplicate ACKs for the start: fast retransmit of the first segment.
+    for _ in 0..4 {
+        t.server(gf::ACK, ISN_S + 1, ISN_C + 1, b"");
+    }
+    assert_eq!(t.w.io.sent[1].len(), sent + 1);
+    assert_eq!(t.counter("acc_retransmits"), 1);
+    // Timeouts with backoff: 100 ms, 200 ms, then give up.
+    for now in [200, 500, 1000, 2000] {
+        t.now = now;
+        t.w.poll(now);
+    }
+    assert_eq!(t.counter("acc_retransmits"), 3);
+    assert_eq!(t.counter("acc_release_timeouts"), 1);
+    assert_eq!(t.rsts_to_server(), 1);
+    t.assert_idle();
+    assert_eq!(t.record()["end_reason"], "release-timeout");
+    assert_eq!(t.w.io.live.get(), 0);
+}
+
+#[test]
+fn a_stalled_hello_times_out_per_on_limit() {
+    let h = hello(2000, "slow.test");
+    let mut t = T::new("[accumulation]\nhold_timeout_secs = 1\n");
+    t.send(&h, &[(0, 1000)]);
+    t.now = 1100;
+    t.w.poll(t.now);
+    assert_eq!(t.counter("acc_hold_timeouts"), 1);
+    t.assert_idle();
+    assert_eq!(t.record()["end_reason"], "accumulation-limit");
+}
+
+#[test]
+fn shutdown_resets_or_releases_accumulating_sessions() {
+    let h = hello(2000, "bye.test");
+    let mut t = T::new("");
+    t.send(&h, &[(0, 1000)]);
+    let r = t.record();
+    assert_eq!(r["end_reason"], "shutdown");
+    assert_eq!(t.rsts_to_server(), 1);
+    t.assert_idle();
+    let mut t = T::new("[accumulation]\non_limit = \"release\"\n");
+    t.send(&h, &[(0, 1000)]);
+    let r = t.record();
+    assert_eq!(r["end_reason"], "shutdown");
+    assert_eq!(t.server_stream(), h[..1000].to_vec());
+    t.assert_idle();
+    assert_eq!(t.w.io.live.get(), 0);
+}
+
+#[test]
+fn one_sided_flows_are_never_accumulated() {
+    let (mut w, _c, _log) = worker_with("", FakeIo::default());
+    // No SYN seen: picked up mid-stream.
+    let h = hello(2000, "mid.test");
+    w.io.rx[0].push_back(seg(true, false, gf::ACK, 7, 9, &[], &h[..1000]));
+    w.poll(0);
+    assert_eq!(w.io.sent[1].len(), 1, "passed at once");
+    assert_eq!(w.accumulating(), 0);
+}
