@@ -33,7 +33,7 @@ pub struct Config {
 }
 
 /// Over budget (too many packets or bytes, or no progress for `hold_timeout_secs`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnLimit {
     /// RST both ways, end reason `accumulation-limit` (what the field's appliance does).
@@ -44,7 +44,7 @@ pub enum OnLimit {
 }
 
 /// No free accumulation capacity when a session starts.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnCapacity {
     /// Pass the session uninspected.
@@ -55,7 +55,8 @@ pub enum OnCapacity {
 }
 
 impl OnLimit {
-    pub fn name(self) -> &'static str {
+    /// The keyword as typed and as written to the config file.
+    pub fn as_str(self) -> &'static str {
         match self {
             OnLimit::Reset => "reset",
             OnLimit::Release => "release",
@@ -64,7 +65,8 @@ impl OnLimit {
 }
 
 impl OnCapacity {
-    pub fn name(self) -> &'static str {
+    /// The keyword as typed and as written to the config file.
+    pub fn as_str(self) -> &'static str {
         match self {
             OnCapacity::Bypass => "bypass",
             OnCapacity::Reset => "reset",
@@ -202,7 +204,7 @@ fn default_flow_capacity() -> u32 {
 }
 
 /// `clamp = 1400 | "auto" | false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MssClamp {
     #[default]
     Off,
@@ -383,7 +385,16 @@ pub struct MempoolConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
+    /// Unix socket for `appliancectl` (owner-only, or group-accessible with `group`).
     pub socket: Option<PathBuf>,
+    /// Group id given read/write access to the socket.
+    pub group: Option<u32>,
+    /// Users (besides root and the appliance's own user) allowed on the socket.
+    #[serde(default)]
+    pub allowed_uids: Vec<u32>,
+    /// Groups allowed on the socket.
+    #[serde(default)]
+    pub allowed_gids: Vec<u32>,
     /// Seconds between usage/statistics lines; 0 turns them off.
     #[serde(default = "default_stats_interval")]
     pub stats_interval_secs: u64,
@@ -393,6 +404,9 @@ impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
             socket: None,
+            group: None,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
             stats_interval_secs: default_stats_interval(),
         }
     }

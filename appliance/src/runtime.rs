@@ -2,6 +2,8 @@
 //! pinned worker per queue, report, and shut down cleanly on SIGINT/SIGTERM.
 
 use crate::config::{Config, PortRef};
+use crate::control::ops::{Ops, PortInfo, State};
+use crate::control::{Server, ServerConfig};
 use crate::io::Side;
 use crate::live::{Live, Shared};
 use crate::port::{self, DpdkIo, Eal, Mempool, Port, PortConfig};
@@ -19,7 +21,11 @@ use std::time::{Duration, Instant};
 const MBUF_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 
 /// Run the appliance until a signal stops it. Returns the process exit code.
-pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String> {
+pub fn run(
+    cfg: Config,
+    config_path: Option<std::path::PathBuf>,
+    eal_override: Option<Vec<String>>,
+) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
@@ -97,6 +103,7 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
     // Workers.
     let worker_stop = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
+    let mut mailboxes = Vec::new();
     let mut logs = Vec::new();
     let mut handles = Vec::new();
     for q in 0..queues {
@@ -116,6 +123,11 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
             malformed: cfg.flow.malformed,
             wall_epoch_ms,
             capacity: capacity.clone(),
+            mailbox: {
+                let m = Arc::new(crate::worker::Mailbox::default());
+                mailboxes.push(m.clone());
+                m
+            },
         };
         let shared = shared.clone();
         let core = cfg.workers.cores.get(q as usize).copied();
@@ -179,17 +191,65 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
     );
     let _ = std::io::stdout().flush();
 
-    // Control loop (statistics for now) on the main thread.
+    // The control thread (this one): socket, logs, statistics, usage against capacity.
+    let ops = Ops {
+        state: std::sync::Mutex::new(State {
+            cfg: cfg.clone(),
+            config_path,
+            shared: shared.clone(),
+            ports: ports
+                .iter()
+                .zip(Side::BOTH)
+                .zip(mtu)
+                .map(|((p, side), mtu)| PortInfo {
+                    id: p.id,
+                    name: p.name.clone(),
+                    side,
+                    mtu,
+                })
+                .collect(),
+            counters: counters.clone(),
+            mailboxes,
+            capacity: capacity.clone(),
+            pool: pool.clone(),
+            started: clock,
+        }),
+    };
+    let server = match &cfg.control.socket {
+        Some(path) => {
+            let mut sc = ServerConfig::new(path);
+            sc.group = cfg.control.group;
+            sc.allowed_uids = cfg.control.allowed_uids.clone();
+            sc.allowed_gids = cfg.control.allowed_gids.clone();
+            Some(Server::bind(sc).map_err(|e| format!("control.socket {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    if let Some(s) = &server {
+        println!("control socket {}", s.path().display());
+    }
     let interval = cfg.control.stats_interval_secs;
     let mut next = Instant::now() + Duration::from_secs(interval.max(1));
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
+        match &server {
+            Some(s) => {
+                if let Err(e) = s.poll_once(&ops, 20) {
+                    eprintln!("control socket: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
         drain_logs(&logs, &mut traffic_log);
         if interval > 0 && Instant::now() >= next {
             next += Duration::from_secs(interval);
             print_stats("stats", &ports, &counters);
+            if let Ok(st) = ops.state.lock() {
+                println!("{}", st.usage_line());
+            }
         }
     }
+    drop(server);
 
     eprintln!("appliance: stopping");
     worker_stop.store(true, Ordering::SeqCst);
@@ -209,6 +269,12 @@ pub fn run(cfg: Config, eal_override: Option<Vec<String>>) -> Result<(), String>
         p.stop();
     }
     print_stats("final", &ports, &counters);
+    println!(
+        "final accumulation: slots_in_use {} sessions {} peak_sessions {}",
+        capacity.slots_in_use(),
+        capacity.active_sessions(),
+        capacity.peak_sessions()
+    );
     let leaked = pool_start as i64 - pool.available() as i64;
     println!(
         "final mbufs: pool {} available {} at_start {} not_returned {}",

@@ -112,6 +112,31 @@ pub struct WorkerConfig {
     pub wall_epoch_ms: u64,
     /// Hold slots shared by all workers.
     pub capacity: Arc<Capacity>,
+    /// Control requests to this worker.
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// A control request a worker answers between bursts (`show sessions`).
+#[derive(Clone, Debug)]
+pub struct SessionQuery {
+    /// Lower-case SNI (or suffix) to match; None: all sessions.
+    pub sni: Option<String>,
+    pub limit: usize,
+}
+
+/// Lock-free mailbox between the control thread and one worker.
+pub struct Mailbox {
+    pub queries: ArrayQueue<SessionQuery>,
+    pub replies: ArrayQueue<Vec<serde_json::Value>>,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Mailbox {
+            queries: ArrayQueue::new(4),
+            replies: ArrayQueue::new(4),
+        }
+    }
 }
 
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
@@ -128,6 +153,7 @@ pub struct Worker<P: PacketIo> {
     flows: FlowTable,
     acc: Accumulator<P::Buf>,
     log: Option<Arc<ArrayQueue<SessionRecord>>>,
+    mailbox: Arc<Mailbox>,
     on_table_full: OnTableFull,
     malformed: MalformedAction,
     wall_epoch_ms: u64,
@@ -155,6 +181,7 @@ impl<P: PacketIo> Worker<P> {
             shared,
             flows: FlowTable::new(cfg.flow_capacity, cfg.id, cfg.timeouts),
             log,
+            mailbox: cfg.mailbox.clone(),
             on_table_full: cfg.on_table_full,
             malformed: cfg.malformed,
             wall_epoch_ms: cfg.wall_epoch_ms,
@@ -201,6 +228,10 @@ impl<P: PacketIo> Worker<P> {
         let live = self.live.clone();
         self.acc
             .poll_timers(&mut self.io, &live, &mut self.flows, now_ms);
+        if let Some(q) = self.mailbox.queries.pop() {
+            let reply = self.sessions(&q, now_ms);
+            let _ = self.mailbox.replies.push(reply);
+        }
         self.io.flush();
         self.expire(now_ms);
         let c = &self.counters.base;
@@ -543,6 +574,44 @@ impl<P: PacketIo> Worker<P> {
             )
         });
         self.counters.base.flows_active.set(0);
+    }
+
+    /// The live sessions for `show sessions` (a control request, not the packet path).
+    fn sessions(&self, q: &SessionQuery, now_ms: u64) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for (idx, f) in self.flows.iter_indexed() {
+            if out.len() >= q.limit {
+                break;
+            }
+            let sni = self.acc.sni_of(idx);
+            if let Some(want) = &q.sni {
+                match sni {
+                    Some(s)
+                        if s.eq_ignore_ascii_case(want)
+                            || s.to_ascii_lowercase().ends_with(&format!(".{want}")) => {}
+                    _ => continue,
+                }
+            }
+            let rec = SessionRecord::from_flow(f, self.id, 0);
+            let age = (now_ms as u32).wrapping_sub(f.start_ms);
+            out.push(serde_json::json!({
+                "session_id": f.id,
+                "worker": self.id,
+                "proto": rec.proto,
+                "client": std::net::SocketAddr::new(rec.client, rec.client_port).to_string(),
+                "server": std::net::SocketAddr::new(rec.server, rec.server_port).to_string(),
+                "state": format!("{:?}", f.state),
+                "packets_c2s": f.dir[0].pkts,
+                "packets_s2c": f.dir[1].pkts,
+                "bytes_c2s": f.dir[0].bytes,
+                "bytes_s2c": f.dir[1].bytes,
+                "age_ms": age,
+                "idle_ms": age.saturating_sub(f.last_ms),
+                "accumulating": f.has(flag::ACCUMULATING),
+                "sni": sni,
+            }));
+        }
+        out
     }
 
     /// Sessions the accumulator holds state for.

@@ -624,6 +624,11 @@ impl<B: Frame> Accumulator<B> {
         }
     }
 
+    /// The SNI of a flow's ClientHello, when it was inspected.
+    pub fn sni_of(&self, fidx: u32) -> Option<&str> {
+        self.info.get(&fidx)?.fields.get("sni")?.as_str()
+    }
+
     /// The ClientHello summary of a flow, taken for its log record.
     pub fn take_info(&mut self, fidx: u32) -> Option<Box<TlsSummary>> {
         self.info.remove(&fidx)

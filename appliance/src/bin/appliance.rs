@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|cfg| {
                     let eal = eal.map(|s| s.split_whitespace().map(String::from).collect());
-                    appliance::runtime::run(cfg, eal)
+                    appliance::runtime::run(cfg, Some(config.clone()), eal)
                 })
         }
         Cmd::Gen(args) => appliance::gen::run(&args).map(|summary| println!("{summary}")),

@@ -12,6 +12,7 @@
 //! bytes), the same words as the `appliancectl` command; one response per line, a JSON
 //! object with `"ok": true` and the command's fields, or `"ok": false` and `"error"`.
 
+pub mod ops;
 pub mod persist;
 pub mod render;
 pub mod request;

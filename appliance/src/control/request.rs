@@ -12,18 +12,18 @@ use std::fmt;
 /// Longest accepted request line in bytes, without its line terminator.
 pub const MAX_REQUEST: usize = 4096;
 
-/// Smallest accepted `packetlimit` (held segments per session).
-pub const PACKETLIMIT_MIN: u32 = 1;
+/// Smallest accepted `packetlimit` (held segments per session); the config's bound.
+pub const PACKETLIMIT_MIN: u32 = crate::config::PACKETLIMIT_MIN as u32;
 /// Largest accepted `packetlimit`.
-pub const PACKETLIMIT_MAX: u32 = 64;
+pub const PACKETLIMIT_MAX: u32 = crate::config::PACKETLIMIT_MAX as u32;
 /// Smallest accepted `max-bytes` (ClientHello bytes held per session).
-pub const MAX_BYTES_MIN: u32 = 512;
+pub const MAX_BYTES_MIN: u32 = crate::config::MAX_BYTES_MIN;
 /// Largest accepted `max-bytes`.
-pub const MAX_BYTES_MAX: u32 = 65536;
+pub const MAX_BYTES_MAX: u32 = crate::config::MAX_BYTES_MAX;
 /// Smallest MSS accepted by `set mss insert-missing` and `set mss clamp`.
-pub const MSS_MIN: u16 = 536;
+pub const MSS_MIN: u16 = crate::config::MSS_MIN;
 /// Largest MSS accepted by `set mss insert-missing` and `set mss clamp`.
-pub const MSS_MAX: u16 = 9000;
+pub const MSS_MAX: u16 = crate::config::MSS_MAX;
 /// Default `--limit` of `show sessions`.
 pub const SESSIONS_LIMIT_DEFAULT: u32 = 100;
 /// Largest `--limit` of `show sessions`.
@@ -75,34 +75,8 @@ set packetlimit|max-bytes|on-limit|on-capacity|mss|log-level, \
 advise packetlimit, what-if packetlimit, \
 debug dataplane set ssl-decrypt accumulate-client-hello packetlimit N";
 
-/// What to do with a session whose ClientHello does not fit its budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OnLimit {
-    /// Reset both directions (the commercial appliance's behaviour).
-    Reset,
-    /// Release the held packets and mark the session uninspected (fail-open).
-    Release,
-}
-
-/// What to do with a new session when no accumulation capacity is free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OnCapacity {
-    /// Pass the session through uninspected.
-    Bypass,
-    /// Reset the session.
-    Reset,
-}
-
-/// `set mss clamp` argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MssClamp {
-    /// Clamp to this value.
-    Value(u16),
-    /// Clamp to the egress MTU minus headers.
-    Auto,
-    /// Do not clamp.
-    Off,
-}
+// The policy enums are the configuration's own: one definition for the file and the socket.
+pub use crate::config::{MssClamp, OnCapacity, OnLimit};
 
 /// `set log-level` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -162,26 +136,6 @@ pub enum Request {
     },
     /// `what-if packetlimit N`
     WhatIfPacketLimit(u32),
-}
-
-impl OnLimit {
-    /// The keyword as typed and as written to the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnLimit::Reset => "reset",
-            OnLimit::Release => "release",
-        }
-    }
-}
-
-impl OnCapacity {
-    /// The keyword as typed and as written to the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnCapacity::Bypass => "bypass",
-            OnCapacity::Reset => "reset",
-        }
-    }
 }
 
 impl LogLevel {

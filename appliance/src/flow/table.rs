@@ -319,6 +319,11 @@ impl FlowTable {
         self.map.iter().copied().collect()
     }
 
+    /// Visit live flows with their indices (control requests; bounded by the caller).
+    pub fn iter_indexed(&self) -> impl Iterator<Item = (u32, &Flow)> {
+        self.map.iter().map(|&i| (i, &self.slab.0[i as usize]))
+    }
+
     /// Visit live flows (control requests; bounded by the caller).
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
         self.map.iter().map(|&i| &self.slab.0[i as usize])

@@ -10,7 +10,7 @@ mod mbuf;
 mod mempool;
 
 pub use eal::Eal;
-pub use ethdev::{LinkInfo, Port, PortConfig, PortStats};
+pub use ethdev::{port_stats, LinkInfo, Port, PortConfig, PortStats};
 pub use io::DpdkIo;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;

@@ -101,6 +101,7 @@ pub(crate) fn worker_with(
             malformed: cfg.flow.malformed,
             wall_epoch_ms: 1_700_000_000_000,
             capacity: crate::accumulate::Capacity::new(cfg.accumulation.pool_packets),
+            mailbox: Default::default(),
         },
         io,
         counters.clone(),
