@@ -443,6 +443,11 @@ impl State {
             "segments_histogram": dist,
             "size_histogram": sizes,
         });
+        if (rule as usize) < rec {
+            v["note"] = json!(format!(
+                "the <size>/590 rule gives {rule}, fewer than the {rec} segments seen: a 590-byte frame carries 536 bytes of ClientHello (524 with TCP timestamps), so use the observed limit"
+            ));
+        }
         if over > 0 || rec >= SEG_BUCKETS - 1 {
             v["warning"] = json!(format!(
                 "{over} ClientHello(s) needed more than 64 packets: no packet limit covers them; insert the missing MSS instead (set mss insert-missing 1460)"

@@ -387,3 +387,69 @@ pub fn ports_of(out: &Output) -> Vec<u64> {
         })
         .collect()
 }
+
+pub fn ctl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_appliancectl"))
+}
+
+/// Run `appliancectl --socket SOCK --json ARGS`, returning (exit code, parsed JSON).
+pub fn ctl(sock: &Path, args: &str) -> (i32, serde_json::Value) {
+    let o = Command::new(ctl_bin())
+        .arg("--socket")
+        .arg(sock)
+        .arg("--json")
+        .args(args.split_whitespace())
+        .output()
+        .unwrap();
+    let v = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim())
+        .unwrap_or(serde_json::Value::Null);
+    (o.status.code().unwrap_or(-1), v)
+}
+
+/// The testbed config with a control socket at `sock` and a traffic log at `log`.
+pub fn testbed_config_full(queues: u16, sock: &Path, log: &Path, extra: &str) -> String {
+    testbed_config(queues, extra).replace(
+        "[control]\n",
+        &format!(
+            "[log]\ntraffic = \"{}\"\n\n[control]\nsocket = \"{}\"\n",
+            log.display(),
+            sock.display()
+        ),
+    )
+}
+
+/// A TLS handshake from acp-client with a ClientHello of about `alpn_bytes` of ALPN list.
+pub fn big_handshake(sni: &str, alpn_bytes: usize) -> bool {
+    let n = alpn_bytes / 10;
+    let alpn = (0..n)
+        .map(|i| format!("proto-{i:03}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let alpn = if n == 0 {
+        String::new()
+    } else {
+        format!("-alpn {alpn}")
+    };
+    let o = netns(
+        "acp-client",
+        &format!(
+            "echo Q | timeout 10 openssl s_client -connect 198.18.0.2:443 -servername {sni} {alpn} 2>&1"
+        ),
+    );
+    String::from_utf8_lossy(&o.stdout).contains("Cipher is TLS_")
+}
+
+/// `openssl s_server` in acp-server on 443.
+pub fn tls_server(dir: &Path) -> Bg {
+    let (cert, key) = cert(dir);
+    let bg = netns_bg(
+        "acp-server",
+        &format!(
+            "openssl s_server -accept 443 -cert {} -key {} -quiet",
+            cert.display(),
+            key.display()
+        ),
+    );
+    wait_listen("acp-server", 443);
+    bg
+}

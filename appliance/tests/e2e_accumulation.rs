@@ -1,0 +1,261 @@
+//! ClientHello accumulation and its live control, end to end: Linux TCP, OpenSSL and scapy in
+//! the testbed namespaces, a server that omits the MSS option (`--strip-mss`).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn records_for(log: &std::path::Path, sni: &str) -> Vec<Value> {
+    traffic_log(log)
+        .into_iter()
+        .filter(|r| r["sni"] == sni || (r["server_port"] == 443 && sni.is_empty()))
+        .collect()
+}
+
+fn stop_clean(app: Appliance) -> Stopped {
+    let st = app.stop();
+    assert!(st.success, "exit status; stderr:\n{}", st.stderr.join("\n"));
+    assert_eq!(st.mbufs_not_returned(), 0, "mbufs leaked");
+    let acc = st
+        .line("final accumulation:")
+        .expect("final accumulation line")
+        .clone();
+    assert!(acc.contains("slots_in_use 0 sessions 0"), "{acc}");
+    st
+}
+
+#[test]
+fn the_field_problem_and_both_fixes() {
+    let dir = scratch("acc-field");
+    let _tb = Testbed::up("--strip-mss");
+    let _srv = tls_server(&dir);
+    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+
+    // packetlimit 12, no MSS fixup: a ~9 KB ClientHello in 536-byte segments is reset.
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
+    );
+    assert!(
+        !big_handshake("big.test", 9000),
+        "handshake should fail at packetlimit 12"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let st = stop_clean(app);
+    assert!(st.total("acc_limit_packets") >= 1);
+    let recs: Vec<_> = traffic_log(&log)
+        .into_iter()
+        .filter(|r| r["server_port"] == 443)
+        .collect();
+    let r = recs
+        .iter()
+        .find(|r| r["end_reason"] == "accumulation-limit")
+        .expect("an accumulation-limit record");
+    assert_eq!(r["diag"], "accumulating too many packets 13 max 12", "{r}");
+
+    // packetlimit 24: the same handshake completes, and the log tells the ClientHello.
+    std::fs::remove_file(&log).ok();
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(
+            1,
+            &sock,
+            &log,
+            "[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 24\n",
+        ),
+    );
+    assert!(
+        big_handshake("big.test", 9000),
+        "handshake at packetlimit 24"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let st = stop_clean(app);
+    let r = records_for(&log, "big.test");
+    assert_eq!(r.len(), 1, "{r:?}");
+    let segs = r[0]["tcp_segments"].as_u64().unwrap();
+    assert!((13..=24).contains(&segs), "segments {segs}");
+    assert_eq!(r[0]["alpn"].as_array().unwrap().len(), 900);
+    assert_eq!(r[0]["alpn"][0], "proto-000");
+    assert_eq!(r[0]["verdict"], "allow");
+    assert!(
+        st.total("acc_acks_sent") >= 1,
+        "the client was kept sending"
+    );
+
+    // MSS insertion on, packetlimit 12: full-size segments, it completes too.
+    std::fs::remove_file(&log).ok();
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(
+            1,
+            &sock,
+            &log,
+            "[flow.timeouts]\ntime_wait = 1\n[mss]\ninsert_missing = 1460\n",
+        ),
+    );
+    assert!(
+        big_handshake("big.test", 9000),
+        "handshake with MSS insertion"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stop_clean(app);
+    let r = records_for(&log, "big.test");
+    assert_eq!(r.len(), 1);
+    assert!(r[0]["tcp_segments"].as_u64().unwrap() <= 12);
+    assert_eq!(r[0]["mss_inserted"], serde_json::json!(["server"]));
+}
+
+#[test]
+fn hello_in_two_halves_and_reordered_segments_complete() {
+    let dir = scratch("acc-halves");
+    let _tb = Testbed::up("");
+    let _srv = tls_server(&dir);
+    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
+    );
+    let peer = repo().join("appliance/tests/data/tls_peer.py");
+    let o = netns(
+        "acp-client",
+        &format!(
+            "python3 {} halves 198.18.0.2 443 halves.test",
+            peer.display()
+        ),
+    );
+    assert!(
+        o.status.success(),
+        "halves: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Raw segments from scapy: keep the client kernel from resetting what it did not open.
+    netns(
+        "acp-client",
+        "iptables -A OUTPUT -p tcp --tcp-flags RST RST --sport 47000:47999 -j DROP",
+    );
+    let o = netns(
+        "acp-client",
+        &format!(
+            "python3 {} reorder 198.18.0.2 443 reorder.test",
+            peer.display()
+        ),
+    );
+    assert!(
+        o.status.success(),
+        "reorder: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let st = stop_clean(app);
+    assert!(st.total("acc_completed") >= 2);
+    let h = records_for(&log, "halves.test");
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0]["tcp_segments"], 2);
+    let r = records_for(&log, "reorder.test");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["tcp_segments"], 3);
+    assert_eq!(r[0]["verdict"], "allow");
+}
+
+#[test]
+fn the_limit_is_raised_live_and_survives_a_restart() {
+    let dir = scratch("acc-live");
+    let _tb = Testbed::up("--strip-mss");
+    let _srv = tls_server(&dir);
+    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
+    );
+    let (code, before) = ctl(&sock, "show accumulation");
+    assert_eq!(code, 0);
+    assert_eq!(before["packetlimit"], 12);
+    assert!(!big_handshake("live.test", 9000), "fails at 12");
+
+    let (code, v) = ctl(
+        &sock,
+        "debug dataplane set ssl-decrypt accumulate-client-hello packetlimit 24",
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["old"].as_u64(), v["new"].as_u64()), (Some(12), Some(24)));
+    let (c12, c24) = (
+        v["capacity_sessions_before"].as_u64().unwrap(),
+        v["capacity_sessions_after"].as_u64().unwrap(),
+    );
+    assert_eq!(c24 * 2, c12, "capacity halves against the pool");
+    let (_, after) = ctl(&sock, "show accumulation");
+    assert_eq!(after["packetlimit"], 24);
+    assert_eq!(
+        after["capacity_sessions"].as_u64().unwrap() * 2,
+        before["capacity_sessions"].as_u64().unwrap()
+    );
+    assert!(
+        big_handshake("live.test", 9000),
+        "passes at 24 without a restart"
+    );
+
+    // Refused values change nothing.
+    let (code, v) = ctl(&sock, "set packetlimit 65");
+    assert_ne!(code, 0, "{v}");
+    let (_, v) = ctl(&sock, "show accumulation");
+    assert_eq!(v["packetlimit"], 24);
+    let st = stop_clean(app);
+    assert!(st.total("acc_limit_packets") >= 1 && st.total("acc_completed") >= 1);
+
+    // The file holds 24, comments and all, and a restarted appliance uses it.
+    let text = std::fs::read_to_string(dir.join("appliance.toml")).unwrap();
+    assert!(text.contains("packetlimit = 24"), "{text}");
+    let app = Appliance::start_file(&dir.join("appliance.toml"));
+    let (_, v) = ctl(&sock, "show accumulation");
+    assert_eq!(v["packetlimit"], 24);
+    assert!(big_handshake("live.test", 9000), "passes after the restart");
+    stop_clean(app);
+}
+
+#[test]
+fn advise_covers_the_client_hellos_seen() {
+    let dir = scratch("acc-advise");
+    let _tb = Testbed::up("--strip-mss");
+    let _srv = tls_server(&dir);
+    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(
+            1,
+            &sock,
+            &log,
+            "[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 32\n",
+        ),
+    );
+    for (i, size) in [0usize, 0, 2000, 4000, 7000].iter().enumerate() {
+        assert!(big_handshake(&format!("a{i}.test"), *size), "handshake {i}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (code, v) = ctl(&sock, "advise packetlimit --target-percentile 100");
+    assert_eq!(code, 0, "{v}");
+    let seen: Vec<u64> = traffic_log(&log)
+        .iter()
+        .filter_map(|r| r["tcp_segments"].as_u64())
+        .collect();
+    assert_eq!(v["client_hellos_seen"].as_u64().unwrap(), seen.len() as u64);
+    let max = *seen.iter().max().unwrap();
+    assert_eq!(v["recommended_packetlimit"].as_u64().unwrap(), max, "{v}");
+    let largest = v["largest_client_hello_bytes"].as_u64().unwrap();
+    assert_eq!(
+        v["rule_590_packetlimit"].as_u64().unwrap(),
+        largest.div_ceil(590)
+    );
+    // Linux clients use timestamps: 524 bytes per 590-byte frame, so the rule falls short and
+    // advise says so.
+    if v["rule_590_packetlimit"].as_u64().unwrap() < max {
+        assert!(v["note"].as_str().unwrap().contains("590 rule"), "{v}");
+    }
+    let (_, w) = ctl(&sock, "what-if packetlimit 16");
+    assert_eq!(
+        w["capacity_sessions"].as_u64().unwrap(),
+        w["memory_bytes"].as_u64().unwrap() / w["memory_per_session_bytes"].as_u64().unwrap()
+    );
+    stop_clean(app);
+}
