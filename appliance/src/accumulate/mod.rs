@@ -233,6 +233,8 @@ pub struct Accumulator<B: Frame> {
     /// ClientHello summaries by flow index, until the flow's record is written.
     info: HashMap<u32, Box<TlsSummary>>,
     scratch: Vec<u8>,
+    /// Worker time of the call in progress (for re-arming a flow's timeout).
+    now_ms: u64,
 }
 
 #[inline]
@@ -299,6 +301,7 @@ impl<B: Frame> Accumulator<B> {
             counters,
             info: HashMap::with_capacity(1024),
             scratch: vec![0; crate::config::MAX_BYTES_MAX as usize + 4],
+            now_ms: 0,
         }
     }
 
@@ -568,6 +571,7 @@ impl<B: Frame> Accumulator<B> {
         flows: &mut FlowTable,
         now_ms: u64,
     ) {
+        self.now_ms = now_ms;
         let mut due = [NIL; 64];
         let mut n = 0;
         self.wheel
@@ -1085,6 +1089,8 @@ impl<B: Frame> Accumulator<B> {
         if fidx != NIL {
             let f = flows.get_mut(fidx);
             f.flags &= !flag::ACCUMULATING;
+            // A reset closed the session: age it by the closed state's timeout from now.
+            flows.touch(fidx, self.now_ms);
         }
         self.free_session(sidx);
     }

@@ -244,7 +244,16 @@ fn too_many_packets_resets_both_ways_with_a_diagnostic() {
     // Later client data of the reset session is dropped, not passed.
     t.send(&h, &[(0, 100)]);
     assert!(t.server_stream().is_empty());
-    let r = t.record();
+    // The record is written once the closed session's time-wait (1 s) has passed.
+    t.now += 1000;
+    t.w.poll(t.now);
+    let r: Vec<_> = std::iter::from_fn(|| t.log.pop()).collect();
+    assert_eq!(
+        r.len(),
+        1,
+        "record written after time-wait, not at shutdown"
+    );
+    let r = r[0].to_json();
     assert_eq!(r["end_reason"], "accumulation-limit");
     assert_eq!(r["diag"], "accumulating too many packets 13 max 12");
     assert_eq!(t.w.io.live.get(), 0);
