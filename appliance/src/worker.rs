@@ -50,6 +50,7 @@ counters! {
         flow_table_full_dropped,
         midstream_pickups,
         rst_without_flow,
+        rst_out_of_window,
         port_reuse,
         dropped_after_reset,
         log_records,
@@ -385,7 +386,9 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         }
-        flow::tcp::on_segment(f, dir, &t, wire_len);
+        if !flow::tcp::on_segment(f, dir, &t, wire_len) {
+            self.counters.base.rst_out_of_window.inc();
+        }
         self.flows.touch(idx, now_ms);
         let f = self.flows.get(idx);
         if dir == Dir::FromClient {

@@ -116,6 +116,7 @@ crate::counters! {
         retransmits,
         release_timeouts,
         duplicates_freed,
+        overlap_mismatch,
         policy_allowed,
         policy_denied,
         alloc_failed,
@@ -429,6 +430,17 @@ impl<B: Frame> Accumulator<B> {
             }
             return None;
         }
+        // Overlapping bytes must match what is held: otherwise what we inspect and what the
+        // server reassembles could differ (an evasion). The held copy wins; this one is dropped.
+        if self.overlap_mismatch(
+            sidx,
+            off,
+            buf.data().get(t.payload_offset as usize..).unwrap_or(&[]),
+        ) {
+            self.counters.acc.overlap_mismatch.inc();
+            return None;
+        }
+        let sess = &self.sessions.0[sidx as usize];
         // Budgets: distinct held segments, and bytes.
         if sess.held >= sess.slots {
             let n = sess.held as u32 + 1;
@@ -706,6 +718,32 @@ impl<B: Frame> Accumulator<B> {
             }
             if node.off > off {
                 return false;
+            }
+            n = node.next;
+        }
+        false
+    }
+
+    /// Whether `payload` at stream offset `off` disagrees with any held byte it overlaps.
+    fn overlap_mismatch(&self, sidx: u32, off: u32, payload: &[u8]) -> bool {
+        let end = off + payload.len() as u32;
+        let mut n = self.sessions.0[sidx as usize].head;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            let (a, b) = (node.off.max(off), (node.off + node.len as u32).min(end));
+            if a < b {
+                if let Some(held) = node.buf.as_ref().and_then(|h| {
+                    let p = node.pay as usize + (a - node.off) as usize;
+                    h.data().get(p..p + (b - a) as usize)
+                }) {
+                    let new = &payload[(a - off) as usize..(b - off) as usize];
+                    if held != new {
+                        return true;
+                    }
+                }
+            }
+            if node.off >= end {
+                break;
             }
             n = node.next;
         }

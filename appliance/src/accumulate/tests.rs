@@ -206,6 +206,23 @@ fn reversed_duplicated_and_overlapping_segments_complete() {
 }
 
 #[test]
+fn overlapping_segments_with_different_bytes_are_dropped() {
+    let h = hello(2000, "evade.test");
+    let mut t = T::new("");
+    t.send(&h, &[(0, 1000)]);
+    // Same range, different bytes: dropped; the server gets the first copy only.
+    let mut evil = h.clone();
+    for b in &mut evil[500..1000] {
+        *b ^= 0xff;
+    }
+    t.send(&evil, &[(500, 1000)]);
+    assert_eq!(t.counter("acc_overlap_mismatch"), 1);
+    t.send(&h, &[(1000, h.len() - 1000)]);
+    assert_eq!(t.server_stream(), h);
+    assert_eq!(t.counter("acc_completed"), 1);
+}
+
+#[test]
 fn split_at_every_header_byte() {
     let h = hello(1500, "split.test");
     for k in 1..12 {

@@ -12,9 +12,38 @@ pub fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-/// Update the session from one segment travelling in `dir`; `wire_len` is the frame length.
+/// Whether a RST travelling in `dir` is acceptable: its sequence number must fall in the
+/// receiver's window from the sender's next sequence number (RFC 5961 §3), so a blind,
+/// spoofed RST cannot end the session's state. Before any sequence is known, accept.
 #[inline]
-pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) {
+pub fn rst_in_window(f: &Flow, dir: Dir, t: &TcpInfo) -> bool {
+    let seq_flag = match dir {
+        Dir::FromClient => flag::SEQ_VALID_CLIENT,
+        Dir::FromServer => flag::SEQ_VALID_SERVER,
+    };
+    if f.flags & seq_flag == 0 {
+        return true;
+    }
+    let expected = f.dir[dir.index()].next_seq;
+    let rcv = &f.dir[dir.other().index()];
+    let scale = match f.wscale[dir.other().index()] {
+        s if s <= 14 => s as u32,
+        _ => 0,
+    };
+    let window = ((rcv.window as u32) << scale).max(1);
+    t.seq.wrapping_sub(expected) < window
+}
+
+/// Update the session from one segment travelling in `dir`; `wire_len` is the frame length.
+/// Returns false for a RST outside the window (ignored for the session's state).
+#[inline]
+pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) -> bool {
+    if t.flags.rst() && !rst_in_window(f, dir, t) {
+        let ds = &mut f.dir[dir.index()];
+        ds.pkts = ds.pkts.wrapping_add(1);
+        ds.bytes = ds.bytes.wrapping_add(wire_len as u64);
+        return false;
+    }
     let d = dir.index();
     let ds = &mut f.dir[d];
     ds.pkts = ds.pkts.wrapping_add(1);
@@ -47,7 +76,7 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) {
             });
             f.state = TcpState::Closed;
         }
-        return;
+        return true;
     }
     if flags.syn() {
         if let Some(ws) = t.window_scale {
@@ -64,7 +93,7 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) {
                 f.state = TcpState::SynReceived;
             }
         }
-        return;
+        return true;
     }
     if f.state == TcpState::SynReceived && dir == Dir::FromClient && flags.ack() {
         // The client acknowledged the SYN-ACK: the three-way handshake is complete.
@@ -87,6 +116,7 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) {
             f.state = TcpState::HalfClosed;
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -164,6 +194,33 @@ mod tests {
         on_segment(&mut g, Dir::FromClient, &seg(TcpFlags::RST, 1001, 0, 0), 60);
         assert_eq!(g.end_reason(), Some(EndReason::TcpRstFromClient));
         assert_eq!(g.state, TcpState::Closed);
+    }
+
+    #[test]
+    fn a_rst_outside_the_window_is_ignored() {
+        let mut f = handshake();
+        // The server's window is 100 bytes (no scale): a RST 1000 bytes ahead is blind.
+        assert!(!on_segment(
+            &mut f,
+            Dir::FromClient,
+            &seg(TcpFlags::RST, 1001 + 1000, 0, 0),
+            60
+        ));
+        assert_eq!(f.state, TcpState::Established);
+        assert_eq!(f.end_reason(), None);
+        assert!(!on_segment(
+            &mut f,
+            Dir::FromClient,
+            &seg(TcpFlags::RST, 900, 0, 0),
+            60
+        ));
+        assert!(on_segment(
+            &mut f,
+            Dir::FromClient,
+            &seg(TcpFlags::RST, 1001 + 50, 0, 0),
+            60
+        ));
+        assert_eq!(f.end_reason(), Some(EndReason::TcpRstFromClient));
     }
 
     #[test]
