@@ -259,3 +259,57 @@ fn advise_covers_the_client_hellos_seen() {
     );
     stop_clean(app);
 }
+
+#[test]
+fn sigterm_with_held_packets_resets_and_logs_each_session_once() {
+    let dir = scratch("acc-shutdown");
+    let _tb = Testbed::up("");
+    let _srv = tls_server(&dir);
+    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(1, &sock, &log, "[accumulation]\nhold_timeout_secs = 60\n"),
+    );
+    let peer = repo().join("appliance/tests/data/tls_peer.py");
+    // Three clients each send half a ClientHello and wait.
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            std::process::Command::new("ip")
+                .args(["netns", "exec", "acp-client", "python3"])
+                .arg(&peer)
+                .args(["half", "198.18.0.2", "443", &format!("held{i}.test")])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut held = false;
+    for _ in 0..50 {
+        let (_, v) = ctl(&sock, "show accumulation");
+        if v["active_sessions"] == 3 {
+            held = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(held, "three sessions accumulating");
+    let st = stop_clean(app); // SIGTERM: exit 0, no mbuf or slot left
+    for c in clients {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().last(),
+            Some("reset"),
+            "on_limit reset: the client is reset"
+        );
+    }
+    let recs: Vec<_> = traffic_log(&log)
+        .into_iter()
+        .filter(|r| r["server_port"] == 443)
+        .collect();
+    assert_eq!(recs.len(), 3, "exactly one record per session: {recs:?}");
+    for r in &recs {
+        assert_eq!(r["end_reason"], "shutdown", "{r}");
+        assert_eq!(r["accumulation"], "shutdown-reset", "{r}");
+    }
+    assert!(st.total("ended_shutdown") >= 3, "counted by reason too");
+}

@@ -46,6 +46,20 @@ def halves(addr, port, sni):
         s.sendall(pending)
     print("ok", obj.version(), len(hello))
 
+def half(addr, port, sni):
+    """Send the first half of a ClientHello and wait: prints how the connection ended."""
+    _, _, _, hello = client_hello(sni)
+    s = socket.create_connection((addr, port), timeout=20)
+    s.sendall(hello[: len(hello) // 2])
+    print("sent", flush=True)
+    try:
+        data = s.recv(100)
+        print("closed" if not data else "data")
+    except ConnectionResetError:
+        print("reset")
+    except socket.timeout:
+        print("timeout")
+
 def reorder(addr, port, sni):
     from scapy.all import IP, TCP, sr1, send, AsyncSniffer, conf
     conf.verb = 0
@@ -76,4 +90,4 @@ def reorder(addr, port, sni):
 
 if __name__ == "__main__":
     mode, addr, port, sni = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    {"halves": halves, "reorder": reorder}[mode](addr, port, sni)
+    {"halves": halves, "reorder": reorder, "half": half}[mode](addr, port, sni)
