@@ -226,9 +226,8 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         }
-        let live = self.live.clone();
         self.acc
-            .poll_timers(&mut self.io, &live, &mut self.flows, now_ms);
+            .poll_timers(&mut self.io, &self.live, &mut self.flows, now_ms);
         if let Some(q) = self.mailbox.queries.pop() {
             let reply = self.sessions(&q, now_ms);
             let _ = self.mailbox.replies.push(reply);
@@ -393,10 +392,9 @@ impl<P: PacketIo> Worker<P> {
         let f = self.flows.get(idx);
         if dir == Dir::FromClient {
             if t.payload_len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::UNINSPECTED)) {
-                let live = self.live.clone();
                 match self.acc.on_client(
                     &mut self.io,
-                    &live,
+                    &self.live,
                     &mut self.flows,
                     idx,
                     from,
@@ -410,9 +408,8 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         } else if f.has(flag::ACCUMULATING) {
-            let live = self.live.clone();
             self.acc
-                .on_server(&mut self.io, &live, &mut self.flows, idx, &h, now_ms);
+                .on_server(&mut self.io, &self.live, &mut self.flows, idx, &h, now_ms);
         }
         self.forward(from, buf)
     }
