@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod stats;
 pub mod tls;
 pub mod worker;
+pub mod capture;

@@ -614,6 +614,15 @@ impl<P: PacketIo> Worker<P> {
         out
     }
 
+    /// Send the held packets of sessions the appliance ends itself to a capture writer.
+    pub fn set_captures(
+        &mut self,
+        queue: Arc<ArrayQueue<crate::capture::CaptureJob<P::Buf>>>,
+        dir: std::path::PathBuf,
+    ) {
+        self.acc.set_captures(queue, dir, self.wall_epoch_ms);
+    }
+
     /// Sessions the accumulator holds state for.
     pub fn accumulating(&self) -> usize {
         self.acc.active()

@@ -15,6 +15,7 @@ mod summary;
 
 pub use summary::hello_summary;
 
+use crate::capture::CaptureJob;
 use crate::config::{OnCapacity, OnLimit};
 use crate::flow::wheel::{HasLinks, Links, Wheel};
 use crate::flow::{flag, tcp::seq_after, tick_of, Dir, EndReason, Flow, FlowTable, TcpState};
@@ -26,6 +27,7 @@ use crate::record::TlsSummary;
 use crate::stats::Counter;
 use crate::tls::{self, Deframer, Verdict};
 use crate::worker::WorkerCounters;
+use crossbeam::queue::ArrayQueue;
 use hashbrown::{HashMap, HashTable};
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -121,6 +123,8 @@ crate::counters! {
         policy_denied,
         alloc_failed,
         tls_info_dropped,
+        captures,
+        captures_dropped,
         held_packets,
         sessions,
         hello_bytes_max,
@@ -236,6 +240,8 @@ pub struct Accumulator<B: Frame> {
     scratch: Vec<u8>,
     /// Worker time of the call in progress (for re-arming a flow's timeout).
     now_ms: u64,
+    /// Failed-session captures: the queue to the writer, the directory, the wall clock at 0.
+    captures: Option<(Arc<ArrayQueue<CaptureJob<B>>>, std::path::PathBuf, u64)>,
 }
 
 #[inline]
@@ -303,6 +309,50 @@ impl<B: Frame> Accumulator<B> {
             info: HashMap::with_capacity(1024),
             scratch: vec![0; crate::config::MAX_BYTES_MAX as usize + 4],
             now_ms: 0,
+            captures: None,
+        }
+    }
+
+    /// Write the held packets of sessions the appliance ends itself to `dir` (through `queue`).
+    pub fn set_captures(
+        &mut self,
+        queue: Arc<ArrayQueue<CaptureJob<B>>>,
+        dir: std::path::PathBuf,
+        wall_epoch_ms: u64,
+    ) {
+        self.captures = Some((queue, dir, wall_epoch_ms));
+    }
+
+    /// Hand references to the session's held packets (and `extra`, the segment in hand) to
+    /// the capture writer, and note the file in the session's record.
+    fn capture(&mut self, flows: &FlowTable, sidx: u32, extra: Option<&B>, reason: EndReason) {
+        let Some((q, dir, epoch)) = &self.captures else {
+            return;
+        };
+        let sess = &self.sessions.0[sidx as usize];
+        let fidx = sess.flow;
+        let id = flows.get(fidx).id;
+        let mut job = CaptureJob::new(id, reason.name(), epoch + self.now_ms);
+        let mut n = sess.head;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if let Some(b) = &node.buf {
+                job.push(b.share());
+            }
+            n = node.next;
+        }
+        if let Some(b) = extra {
+            job.push(b.share());
+        }
+        let path = crate::capture::file_name(dir, id);
+        if q.push(job).is_ok() {
+            self.counters.acc.captures.inc();
+            let mut s = TlsSummary::default();
+            s.fields
+                .insert("capture".into(), json!(path.display().to_string()));
+            self.store_info(fidx, s);
+        } else {
+            self.counters.acc.captures_dropped.inc();
         }
     }
 
@@ -605,6 +655,7 @@ impl<B: Frame> Accumulator<B> {
                     if sess.tries >= live.tries {
                         self.counters.acc.release_timeouts.inc();
                         let fidx = sess.flow;
+                        self.capture(flows, s, None, EndReason::ReleaseTimeout);
                         if let Some((tb, th)) = self.template(s) {
                             let sess = &self.sessions.0[s as usize];
                             reset_both(
@@ -871,6 +922,7 @@ impl<B: Frame> Accumulator<B> {
                 self.counters.acc.policy_denied.inc();
                 summary.fields.insert("verdict".into(), json!("deny"));
                 self.store_info(fidx, summary);
+                self.capture(flows, sidx, None, EndReason::PolicyDeny);
                 if let Some((tb, th)) = self.template(sidx) {
                     let sess = &self.sessions.0[sidx as usize];
                     reset_both(
@@ -912,6 +964,7 @@ impl<B: Frame> Accumulator<B> {
                 let sess = &self.sessions.0[sidx as usize];
                 let (client_side, base) = (sess.client_side, sess.base);
                 self.diag_limit(flows, sidx, why);
+                self.capture(flows, sidx, Some(&buf), EndReason::AccumulationLimit);
                 reset_both(
                     io,
                     flows.get_mut(fidx),
@@ -946,6 +999,7 @@ impl<B: Frame> Accumulator<B> {
                 self.release(io, flows, sidx, now_ms, live, false);
             }
             OnLimit::Reset => {
+                self.capture(flows, sidx, None, EndReason::AccumulationLimit);
                 if let Some((tb, th)) = self.template(sidx) {
                     let sess = &self.sessions.0[sidx as usize];
                     reset_both(

@@ -279,6 +279,26 @@ fn too_many_packets_resets_both_ways_with_a_diagnostic() {
 }
 
 #[test]
+fn sessions_ended_by_the_appliance_are_captured() {
+    let h = hello(7000, "big.test");
+    let mut t = T::new("");
+    let q = Arc::new(ArrayQueue::new(4));
+    t.w.set_captures(q.clone(), "/tmp/caps".into());
+    t.send(&h, &chunks(h.len(), 536));
+    let job = q.pop().expect("a capture job");
+    let n = job.packets.iter().flatten().count();
+    assert_eq!(n, 13, "the 12 held segments and the 13th");
+    assert_eq!(job.reason, "accumulation-limit");
+    drop(job);
+    let r = t.record();
+    assert_eq!(
+        r["capture"],
+        format!("/tmp/caps/session-{}.pcap", r["session_id"])
+    );
+    assert_eq!(t.w.io.live.get(), 0, "references released");
+}
+
+#[test]
 fn on_limit_release_forwards_what_is_held_uninspected() {
     let h = hello(7000, "big.test");
     let mut t = T::new("[accumulation]\non_limit = \"release\"\n");
