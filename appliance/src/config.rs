@@ -30,6 +30,49 @@ pub struct Config {
     pub accumulation: AccumulationConfig,
     #[serde(default)]
     pub policy: crate::policy::PolicyConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub diag: DiagConfig,
+}
+
+/// `[metrics]`: the Prometheus listener.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to serve `GET /metrics` on (Prometheus text format), e.g. `"127.0.0.1:9464"`.
+    /// Absent: no listener (`appliancectl show metrics` still prints the same text).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[diag]`: hooks for DPDK's operator tools.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DiagConfig {
+    /// Initialise DPDK's packet-capture server (`rte_pdump_init`) so `dpdk-dumpcap` /
+    /// `dpdk-pdump` can capture from the running appliance's ports. Off by default: it needs
+    /// DPDK multi-process (shared config and hugepages: no `--no-shconf`, `--in-memory` or
+    /// `--no-huge` in the EAL arguments). While no capture runs it costs nothing per packet.
+    #[serde(default)]
+    pub pdump: bool,
+}
+
+/// Why DPDK's multi-process tools (`dpdk-dumpcap`, secondary processes) cannot attach to a
+/// primary started with these EAL arguments, or `None` when they can.
+pub fn multiprocess_blocker(eal_args: &[String]) -> Option<&'static str> {
+    for a in eal_args {
+        let a = a.as_str();
+        if a == "--no-shconf" {
+            return Some("--no-shconf (no shared config: DPDK multi-process is off)");
+        }
+        if a == "--in-memory" {
+            return Some("--in-memory (implies --no-shconf: DPDK multi-process is off)");
+        }
+        if a == "--no-huge" {
+            return Some("--no-huge (a secondary process cannot map the primary's plain memory)");
+        }
+    }
+    None
 }
 
 /// Over budget (too many packets or bytes, or no progress for `hold_timeout_secs`).
@@ -573,6 +616,14 @@ impl Config {
             );
         }
         self.policy.validate().map_err(ConfigError)?;
+        if self.diag.pdump {
+            if let Some(why) = multiprocess_blocker(&self.eal.args) {
+                return bad(
+                    "diag.pdump",
+                    format!("needs DPDK multi-process, but eal.args has {why}: remove it, reserve hugepages (dpdk-hugepages.py) and give a unique --file-prefix"),
+                );
+            }
+        }
         if let Some(n) = self.mempool.mbufs {
             if n < 1024 {
                 return bad("mempool.mbufs", format!("must be at least 1024, got {n}"));
@@ -671,6 +722,63 @@ mod tests {
         let c = Config::parse("[ports]\nclient = \"net_af_packet0\"\nserver = 1\n").unwrap();
         assert_eq!(c.ports.client, Some(PortRef::Name("net_af_packet0".into())));
         assert_eq!(c.ports.server, Some(PortRef::Id(1)));
+    }
+
+    #[test]
+    fn metrics_and_diag() {
+        let c = Config::parse("").unwrap();
+        assert!(c.metrics.listen.is_none());
+        assert!(!c.diag.pdump);
+        let c = Config::parse("[metrics]\nlisten = \"127.0.0.1:9464\"\n[diag]\npdump = true\n")
+            .unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(c.diag.pdump);
+        let c = Config::parse("[metrics]\nlisten = \"[::1]:9464\"\n").unwrap();
+        assert_eq!(c.metrics.listen, Some("[::1]:9464".parse().unwrap()));
+        let e = Config::parse("[metrics]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.0.contains("listen"), "{e}");
+        let e = Config::parse("[metrics]\nport = 9464\n").unwrap_err();
+        assert!(e.0.contains("port"), "{e}");
+        for blocker in ["--no-shconf", "--in-memory", "--no-huge"] {
+            let e = Config::parse(&format!(
+                "[eal]\nargs = [\"-l\", \"0\", \"{blocker}\"]\n[diag]\npdump = true\n"
+            ))
+            .unwrap_err();
+            assert!(
+                e.0.starts_with("diag.pdump") && e.0.contains(blocker),
+                "{e}"
+            );
+        }
+        // Without pdump the same arguments are fine (the testbed runs that way).
+        Config::parse("[eal]\nargs = [\"--no-shconf\", \"--no-huge\"]\n").unwrap();
+    }
+
+    #[test]
+    fn bare_metal_config_takes_run_time_changes() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/appliance.toml");
+        let dir = std::env::temp_dir().join(format!("acp-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("appliance.toml");
+        std::fs::copy(&src, &p).unwrap();
+        crate::control::persist(
+            &p,
+            &[
+                ("accumulation.packetlimit", 24i64.into()),
+                ("mss.insert_missing", 1460i64.into()),
+            ],
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.accumulation.packetlimit, 24);
+        assert_eq!(c.mss.insert_missing, MssInsert::Value(1460));
+        assert!(c.diag.pdump);
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("# held segments per session"),
+            "comments kept"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! within a bounded per-session packet budget. See `../shared/DESIGN.md`.
 
 pub mod accumulate;
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod flow;
 pub mod gen;
 pub mod io;
 pub mod live;
+pub mod metrics_http;
 pub mod mss;
 pub mod packet;
 pub mod policy;
@@ -16,6 +18,6 @@ pub mod port;
 pub mod record;
 pub mod runtime;
 pub mod stats;
+pub mod telemetry;
 pub mod tls;
 pub mod worker;
-pub mod capture;

@@ -32,8 +32,34 @@ pub fn run(
             .map_err(|e| format!("installing handler for signal {sig}: {e}"))?;
     }
 
+    // Bind the Prometheus listener first: a taken port fails the start before anything runs.
+    let metrics_bound = match cfg.metrics.listen {
+        Some(addr) => Some(
+            crate::metrics_http::Bound::bind(addr)
+                .map_err(|e| format!("metrics.listen {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+
     let eal_args = eal_override.unwrap_or_else(|| cfg.eal.args.clone());
+    if cfg.diag.pdump {
+        if let Some(why) = crate::config::multiprocess_blocker(&eal_args) {
+            return Err(format!(
+                "diag.pdump needs DPDK multi-process, but the EAL arguments have {why}"
+            ));
+        }
+    }
     let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
+    // DPDK's capture server for dpdk-dumpcap; stopped after the workers, before the ports.
+    let pdump = if cfg.diag.pdump {
+        let p = crate::telemetry::Pdump::init().map_err(|e| format!("diag.pdump: {e}"))?;
+        println!(
+            "pdump: capture server running (dpdk-dumpcap --file-prefix=<this process's prefix>)"
+        );
+        Some(p)
+    } else {
+        None
+    };
 
     let count = eal.port_count();
     let resolve = |r: &Option<PortRef>, default: u16, key: &str| -> Result<u16, String> {
@@ -100,7 +126,13 @@ pub fn run(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
 
-    // Workers.
+    // Workers. They register with DPDK for an lcore id and mempool caches, except with
+    // diag.pdump: DPDK 22.11 turns multi-process off for good when a non-EAL thread registers
+    // (rte_thread_register calls rte_mp_disable), and dpdk-dumpcap is a secondary process.
+    let register = !cfg.diag.pdump;
+    if !register {
+        println!("pdump: workers run without DPDK lcore ids (no mempool cache), so secondary processes can attach");
+    }
     let worker_stop = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
     let mut mailboxes = Vec::new();
@@ -145,15 +177,19 @@ pub fn run(
                         return;
                     }
                 }
-                if let Err(e) = port::register_thread() {
-                    let _ = ready_tx.send(Err(format!("worker {q}: {e}")));
-                    return;
+                if register {
+                    if let Err(e) = port::register_thread() {
+                        let _ = ready_tx.send(Err(format!("worker {q}: {e}")));
+                        return;
+                    }
                 }
                 let _ = ready_tx.send(Ok(()));
                 let mut w = Worker::new(wcfg, io, c, shared, log);
                 w.run(&stop, clock);
                 drop(w);
-                port::unregister_thread();
+                if register {
+                    port::unregister_thread();
+                }
             })
             .map_err(|e| format!("spawning worker {q}: {e}"))?;
         ready_rx
@@ -192,7 +228,7 @@ pub fn run(
     let _ = std::io::stdout().flush();
 
     // The control thread (this one): socket, logs, statistics, usage against capacity.
-    let ops = Ops {
+    let ops = Arc::new(Ops {
         state: std::sync::Mutex::new(State {
             cfg: cfg.clone(),
             config_path,
@@ -214,6 +250,29 @@ pub fn run(
             pool: pool.clone(),
             started: clock,
         }),
+    });
+    // Prometheus listener.
+    let metrics = match metrics_bound {
+        Some(bound) => {
+            // A weak reference: a scrape in flight never keeps the state (and its mbuf pool)
+            // alive past shutdown.
+            let o = Arc::downgrade(&ops);
+            let source: crate::metrics_http::Source = Arc::new(move || {
+                let ops = o.upgrade().ok_or("appliance stopping")?;
+                let text = ops
+                    .state
+                    .lock()
+                    .map(|st| st.metrics())
+                    .map_err(|_| "control state poisoned".to_string());
+                text
+            });
+            let m = bound
+                .serve(source)
+                .map_err(|e| format!("metrics.listen: {e}"))?;
+            println!("metrics on http://{}/metrics", m.local_addr());
+            Some(m)
+        }
+        None => None,
     };
     let server = match &cfg.control.socket {
         Some(path) => {
@@ -228,12 +287,16 @@ pub fn run(
     if let Some(s) = &server {
         println!("control socket {}", s.path().display());
     }
+    // DPDK telemetry (`dpdk-telemetry.py`): /appliance/accumulation, /counters, /mss.
+    if let Err(e) = crate::telemetry::register(ops.clone()) {
+        eprintln!("appliance: telemetry commands not available: {e}");
+    }
     let interval = cfg.control.stats_interval_secs;
     let mut next = Instant::now() + Duration::from_secs(interval.max(1));
     while !stop.load(Ordering::Relaxed) {
         match &server {
             Some(s) => {
-                if let Err(e) = s.poll_once(&ops, 20) {
+                if let Err(e) = s.poll_once(&*ops, 20) {
                     eprintln!("control socket: {e}");
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -250,6 +313,10 @@ pub fn run(
         }
     }
     drop(server);
+    if let Some(m) = metrics {
+        m.stop();
+    }
+    crate::telemetry::unregister();
 
     eprintln!("appliance: stopping");
     worker_stop.store(true, Ordering::SeqCst);
@@ -261,6 +328,8 @@ pub fn run(
     for h in handles {
         let _ = h.join();
     }
+    // Capture callbacks run inside the workers' RX/TX bursts: stop the server only now.
+    drop(pdump);
     drain_logs(&logs, &mut traffic_log);
     if let Some(t) = &mut traffic_log {
         t.flush();
@@ -284,6 +353,9 @@ pub fn run(
         leaked.max(0)
     );
     let _ = std::io::stdout().flush();
+    // The control state holds the last references to the pool besides ours: release it while
+    // EAL still runs (telemetry and the metrics listener hold none by now).
+    drop(ops);
     drop(ports);
     drop(pool);
     drop(eal);

@@ -453,3 +453,100 @@ pub fn tls_server(dir: &Path) -> Bg {
     wait_listen("acp-server", 443);
     bg
 }
+
+/// 2 MiB hugepages for a multi-process (hugepage) run, reserved with `dpdk-hugepages.py` and
+/// mounted on a private hugetlbfs directory (`--huge-dir`) for the life of the guard.
+///
+/// It takes only what is missing: pages already reserved and free are used as they are. On
+/// drop it removes the files in its directory, unmounts it and puts the reservation back to
+/// what it found (`dpdk-hugepages.py --clear` when that was nothing), so a test never leaves
+/// hugepages behind.
+pub struct Hugepages {
+    pub dir: PathBuf,
+    restore_pages: Option<u64>,
+}
+
+const HUGE_2M: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+
+fn huge_count(file: &str) -> u64 {
+    std::fs::read_to_string(format!("{HUGE_2M}/{file}"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn hugepages_py(args: &str) {
+    let out = sh(&format!("dpdk-hugepages.py {args}"));
+    assert!(
+        out.status.success(),
+        "dpdk-hugepages.py {args}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Hugepages {
+    /// At least `mb` MiB of free 2 MiB pages, and a private mount for them.
+    pub fn setup(mb: u64) -> Hugepages {
+        let need = mb.div_ceil(2);
+        let (total, free) = (huge_count("nr_hugepages"), huge_count("free_hugepages"));
+        let mut restore_pages = None;
+        if free < need {
+            let want = total + (need - free);
+            hugepages_py(&format!("-p 2M --reserve {}M", want * 2));
+            restore_pages = Some(total);
+            let got = huge_count("nr_hugepages");
+            if got < want {
+                Hugepages::restore(total);
+                panic!("could reserve only {got} of {want} 2 MiB hugepages (memory fragmented?)");
+            }
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "acp-huge-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let g = Hugepages { dir, restore_pages };
+        hugepages_py(&format!("-p 2M -d {} --mount", g.dir.display()));
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        assert!(
+            mounts
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(&*g.dir.to_string_lossy())),
+            "hugetlbfs not mounted on {}",
+            g.dir.display()
+        );
+        g
+    }
+
+    fn restore(pages: u64) {
+        let gig =
+            std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")
+                .map_or(0, |s| s.trim().parse::<u64>().unwrap_or(0));
+        // `--clear` empties every page size: only when nothing else is reserved.
+        if pages == 0 && gig == 0 {
+            let _ = sh("dpdk-hugepages.py -p 2M --clear");
+        } else {
+            let _ = sh(&format!("dpdk-hugepages.py -p 2M --reserve {}M", pages * 2));
+        }
+    }
+}
+
+impl Drop for Hugepages {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let _ = sh(&format!(
+            "dpdk-hugepages.py -d {} --unmount",
+            self.dir.display()
+        ));
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(pages) = self.restore_pages {
+            Hugepages::restore(pages);
+        }
+    }
+}
