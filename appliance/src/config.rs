@@ -46,7 +46,7 @@ pub struct MetricsConfig {
 }
 
 /// `[diag]`: hooks for DPDK's operator tools.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiagConfig {
     /// Initialise DPDK's packet-capture server (`rte_pdump_init`) so `dpdk-dumpcap` /
@@ -55,6 +55,34 @@ pub struct DiagConfig {
     /// `--no-huge` in the EAL arguments). While no capture runs it costs nothing per packet.
     #[serde(default)]
     pub pdump: bool,
+    /// Directory for failed-session captures: the packets held for sessions the appliance
+    /// ended itself (`accumulation-limit`, `policy-deny`, `release-timeout`), one pcap per
+    /// session, named by session id and referenced from its traffic-log record.
+    pub captures: Option<PathBuf>,
+    /// Most capture files kept; the oldest are removed first.
+    #[serde(default = "default_max_captures")]
+    pub max_captures: usize,
+    /// Most bytes of capture files kept; the oldest are removed first.
+    #[serde(default = "default_max_capture_bytes")]
+    pub max_capture_bytes: u64,
+}
+
+fn default_max_captures() -> usize {
+    1000
+}
+fn default_max_capture_bytes() -> u64 {
+    256 << 20
+}
+
+impl Default for DiagConfig {
+    fn default() -> Self {
+        DiagConfig {
+            pdump: false,
+            captures: None,
+            max_captures: default_max_captures(),
+            max_capture_bytes: default_max_capture_bytes(),
+        }
+    }
 }
 
 /// Why DPDK's multi-process tools (`dpdk-dumpcap`, secondary processes) cannot attach to a
@@ -616,6 +644,9 @@ impl Config {
             );
         }
         self.policy.validate().map_err(ConfigError)?;
+        if self.diag.max_captures == 0 {
+            return bad("diag.max_captures", "must be at least 1".into());
+        }
         if self.diag.pdump {
             if let Some(why) = multiprocess_blocker(&self.eal.args) {
                 return bad(

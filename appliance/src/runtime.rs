@@ -1,6 +1,7 @@
 //! `appliance run`: start EAL from the config, set up the mbuf pool and both ports, start one
 //! pinned worker per queue, report, and shut down cleanly on SIGINT/SIGTERM.
 
+use crate::capture::{CaptureJob, CaptureWriter};
 use crate::config::{Config, PortRef};
 use crate::control::ops::{Ops, PortInfo, State};
 use crate::control::{Server, ServerConfig};
@@ -137,6 +138,15 @@ pub fn run(
     let mut counters = Vec::new();
     let mut mailboxes = Vec::new();
     let mut logs = Vec::new();
+    let mut capture_queues = Vec::new();
+    let mut capture_writer = match &cfg.diag.captures {
+        Some(dir) => Some(CaptureWriter::new(
+            dir,
+            cfg.diag.max_captures,
+            cfg.diag.max_capture_bytes,
+        )?),
+        None => None,
+    };
     let mut handles = Vec::new();
     for q in 0..queues {
         let c = Arc::new(WorkerCounters::default());
@@ -147,6 +157,11 @@ pub fn run(
         if let Some(l) = &log {
             logs.push(l.clone());
         }
+        let capture_q = capture_writer.as_ref().map(|w| {
+            let q = Arc::new(ArrayQueue::new(CAPTURE_QUEUE));
+            capture_queues.push(q.clone());
+            (q, w.dir.clone())
+        });
         let wcfg = WorkerConfig {
             id: q,
             flow_capacity: cfg.flow.capacity,
@@ -185,6 +200,9 @@ pub fn run(
                 }
                 let _ = ready_tx.send(Ok(()));
                 let mut w = Worker::new(wcfg, io, c, shared, log);
+                if let Some((cq, dir)) = capture_q {
+                    w.set_captures(cq, dir);
+                }
                 w.run(&stop, clock);
                 drop(w);
                 if register {
@@ -304,6 +322,7 @@ pub fn run(
             None => std::thread::sleep(Duration::from_millis(20)),
         }
         drain_logs(&logs, &mut traffic_log);
+        drain_captures(&capture_queues, &mut capture_writer);
         if interval > 0 && Instant::now() >= next {
             next += Duration::from_secs(interval);
             print_stats("stats", &ports, &counters);
@@ -323,6 +342,7 @@ pub fn run(
     // Keep draining while workers end their sessions, so every one gets its record.
     while handles.iter().any(|h| !h.is_finished()) {
         drain_logs(&logs, &mut traffic_log);
+        drain_captures(&capture_queues, &mut capture_writer);
         std::thread::sleep(Duration::from_millis(1));
     }
     for h in handles {
@@ -331,6 +351,8 @@ pub fn run(
     // Capture callbacks run inside the workers' RX/TX bursts: stop the server only now.
     drop(pdump);
     drain_logs(&logs, &mut traffic_log);
+    // Captures hold mbuf references: write (and release) them before the pool goes away.
+    drain_captures(&capture_queues, &mut capture_writer);
     if let Some(t) = &mut traffic_log {
         t.flush();
     }
@@ -360,6 +382,23 @@ pub fn run(
     drop(pool);
     drop(eal);
     Ok(())
+}
+
+/// Capture jobs a worker can hand over before the control thread writes them.
+const CAPTURE_QUEUE: usize = 64;
+
+fn drain_captures(
+    queues: &[Arc<ArrayQueue<CaptureJob<crate::port::Mbuf>>>],
+    writer: &mut Option<CaptureWriter>,
+) {
+    for q in queues {
+        while let Some(job) = q.pop() {
+            match writer {
+                Some(w) => w.write(job),
+                None => drop(job),
+            }
+        }
+    }
 }
 
 /// Records a worker can hand over before the control thread drains them (every 20 ms).

@@ -55,15 +55,23 @@ macro_rules! counters {
 /// A named counter value in a snapshot.
 pub type Snapshot = Vec<(String, u64)>;
 
-/// Sum snapshots by name (aggregating workers), keeping the first snapshot's order.
+/// Aggregate snapshots by name across workers, keeping the first snapshot's order: counters
+/// and gauges add up; a maximum (a name ending in `_max`) is the largest of them.
 pub fn sum(snapshots: &[Snapshot]) -> Snapshot {
     let mut out: Snapshot = Vec::new();
+    let merge = |slot: &mut (String, u64), v: u64| {
+        if slot.0.ends_with("_max") {
+            slot.1 = slot.1.max(v);
+        } else {
+            slot.1 += v;
+        }
+    };
     for s in snapshots {
         for (i, (name, v)) in s.iter().enumerate() {
             match out.get_mut(i) {
-                Some(slot) if slot.0 == *name => slot.1 += v,
+                Some(slot) if slot.0 == *name => merge(slot, *v),
                 _ => match out.iter_mut().find(|(n, _)| n == name) {
-                    Some(slot) => slot.1 += v,
+                    Some(slot) => merge(slot, *v),
                     None => out.push((name.clone(), *v)),
                 },
             }
@@ -77,7 +85,7 @@ mod tests {
     use super::*;
 
     counters! {
-        pub struct Demo { a, b, }
+        pub struct Demo { a, b, size_max, }
     }
 
     #[test]
@@ -87,12 +95,17 @@ mod tests {
         x.b.inc();
         let y = Demo::default();
         y.a.add(4);
+        x.size_max.set(9);
+        y.size_max.set(5);
         let v = |s: &[(&str, u64)]| {
             s.iter()
                 .map(|(n, v)| (n.to_string(), *v))
                 .collect::<Snapshot>()
         };
-        assert_eq!(x.snapshot(), v(&[("a", 3), ("b", 1)]));
-        assert_eq!(sum(&[x.snapshot(), y.snapshot()]), v(&[("a", 7), ("b", 1)]));
+        assert_eq!(x.snapshot(), v(&[("a", 3), ("b", 1), ("size_max", 9)]));
+        assert_eq!(
+            sum(&[x.snapshot(), y.snapshot()]),
+            v(&[("a", 7), ("b", 1), ("size_max", 9)])
+        );
     }
 }

@@ -31,10 +31,20 @@ fn the_field_problem_and_both_fixes() {
     let _srv = tls_server(&dir);
     let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
 
-    // packetlimit 12, no MSS fixup: a ~9 KB ClientHello in 536-byte segments is reset.
+    // packetlimit 12, no MSS fixup: a ~9 KB ClientHello in 536-byte segments is reset, and
+    // the packets held for it are written to a capture.
+    let caps = dir.join("captures");
     let app = Appliance::start(
         &dir,
-        &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
+        &testbed_config_full(
+            1,
+            &sock,
+            &log,
+            &format!(
+                "[flow.timeouts]\ntime_wait = 1\n[diag]\ncaptures = \"{}\"\n",
+                caps.display()
+            ),
+        ),
     );
     assert!(
         !big_handshake("big.test", 9000),
@@ -52,6 +62,19 @@ fn the_field_problem_and_both_fixes() {
         .find(|r| r["end_reason"] == "accumulation-limit")
         .expect("an accumulation-limit record");
     assert_eq!(r["diag"], "accumulating too many packets 13 max 12", "{r}");
+    let cap = r["capture"]
+        .as_str()
+        .expect("capture referenced from the record");
+    assert!(cap.starts_with(caps.to_str().unwrap()));
+    let o = sh(&format!(
+        "tshark -r {cap} -T fields -e tcp.dstport -e tcp.len 2>/dev/null"
+    ));
+    let rows: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 13, "12 held segments and the 13th: {rows:?}");
+    assert!(rows.iter().all(|l| l.starts_with("443\t")), "{rows:?}");
 
     // packetlimit 24: the same handshake completes, and the log tells the ClientHello.
     std::fs::remove_file(&log).ok();

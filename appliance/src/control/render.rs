@@ -28,6 +28,16 @@ const GAP: usize = 2;
 /// text printed when a successful response carries no fields.
 pub fn render_human(cmd: &Request, resp: &Value) -> String {
     let mut out = String::new();
+    // Prometheus text is already meant for humans and scrapers alike: print it as it is.
+    if matches!(cmd, Request::ShowMetrics) {
+        if let Some(text) = resp.get("metrics").and_then(Value::as_str) {
+            for line in text.lines() {
+                out.push_str(&sanitize(line));
+                out.push('\n');
+            }
+            return out;
+        }
+    }
     match resp {
         Value::Object(map) => {
             if map.get("ok") == Some(&Value::Bool(false)) {
