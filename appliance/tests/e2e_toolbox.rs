@@ -297,7 +297,7 @@ fn telemetry_and_metrics_show_the_running_appliance() {
     let m = lint_prometheus(&body);
     assert_eq!(m["appliance_accumulation_capacity_sessions"], 256.0);
     assert_eq!(m["appliance_accumulation_packetlimit"], 16.0);
-    assert_eq!(m["appliance_rx_from_client_total"], n_c as f64);
+    assert_eq!(m["appliance_rx_packets_total{side=\"client\"}"], n_c as f64);
     for (k, v) in total {
         if let Some(reason) = k.strip_prefix("ended_") {
             let series = format!(

@@ -472,91 +472,232 @@ impl State {
         })
     }
 
-    /// Counters and gauges in the Prometheus text format.
+    /// Counters and gauges in the Prometheus text format: `appliance_` prefix, counters end
+    /// in `_total`, units last, dimensions as labels.
     pub fn metrics(&self) -> String {
-        let mut out = String::new();
         let total = stats::sum(&self.snapshots());
+        let get = |k: &str| total.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
         let cap = &self.capacity;
         let a = &self.cfg.accumulation;
-        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
-            out.push_str(&format!("# HELP appliance_{name} {help}\n# TYPE appliance_{name} gauge\nappliance_{name} {v}\n"));
-        };
-        gauge(
-            &mut out,
+        let mut m = Metrics::default();
+        m.gauge(
             "accumulation_packetlimit",
             "Held segments allowed per session.",
+            &[],
             a.packetlimit as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
             "accumulation_pool_packets",
             "Hold slots shared by all workers.",
+            &[],
             cap.pool_packets as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
             "accumulation_capacity_sessions",
-            "Sessions that can accumulate at once.",
+            "Sessions that can accumulate at once (pool / packetlimit).",
+            &[],
             cap.sessions_at(a.packetlimit) as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
             "accumulation_active_sessions",
             "Sessions accumulating now.",
+            &[],
             cap.active_sessions() as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
             "accumulation_peak_sessions",
             "Most sessions accumulating at once since start.",
+            &[],
             cap.peak_sessions() as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
             "accumulation_slots_in_use",
             "Hold slots reserved now.",
+            &[],
             cap.slots_in_use() as u64,
         );
-        gauge(
-            &mut out,
+        m.gauge(
+            "accumulation_held_packets",
+            "Packets held now.",
+            &[],
+            get("acc_held_packets"),
+        );
+        m.gauge(
+            "accumulation_client_hello_max_bytes",
+            "Largest ClientHello seen (wire bytes).",
+            &[],
+            get("acc_hello_bytes_max"),
+        );
+        m.gauge(
+            "flows_active",
+            "Sessions in the flow tables.",
+            &[],
+            get("flows_active"),
+        );
+        m.gauge(
             "mbufs_in_use",
-            "Packet buffers in use.",
+            "Packet buffers out of the pool.",
+            &[],
             self.pool.in_use() as u64,
         );
-        out.push_str("# HELP appliance_sessions_ended_total Sessions ended, by reason.\n# TYPE appliance_sessions_ended_total counter\n");
-        for (n, v) in &total {
-            if let Some(r) = n.strip_prefix("ended_") {
-                out.push_str(&format!(
-                    "appliance_sessions_ended_total{{reason=\"{}\"}} {v}\n",
-                    r.replace('_', "-")
-                ));
-            }
+        m.gauge(
+            "mbufs_pool",
+            "Packet buffers in the pool.",
+            &[],
+            self.pool.size() as u64,
+        );
+        m.gauge(
+            "uptime_seconds",
+            "Seconds since the appliance started.",
+            &[],
+            self.started.elapsed().as_secs(),
+        );
+        for side in ["client", "server"] {
+            let l = [("side", side)];
+            m.counter(
+                "rx_packets_total",
+                "Frames received, by port side.",
+                &l,
+                get(&format!("rx_from_{side}")),
+            );
+            m.counter(
+                "rx_bytes_total",
+                "Bytes received, by port side.",
+                &l,
+                get(&format!("rx_bytes_from_{side}")),
+            );
+            m.counter(
+                "tx_packets_total",
+                "Frames sent, by port side.",
+                &l,
+                get(&format!("tx_to_{side}")),
+            );
+            m.counter(
+                "tx_dropped_packets_total",
+                "Frames a full TX queue refused, by port side.",
+                &l,
+                get(&format!("tx_dropped_to_{side}")),
+            );
+        }
+        for p in &self.ports {
+            let st = port::port_stats(p.id);
+            let id = p.id.to_string();
+            let l = [("port", id.as_str()), ("side", p.side.name())];
+            m.counter(
+                "port_rx_missed_packets_total",
+                "Frames the NIC dropped for lack of RX descriptors.",
+                &l,
+                st.rx_missed,
+            );
+            m.counter(
+                "port_rx_errors_total",
+                "Erroneous frames received by the NIC.",
+                &l,
+                st.rx_errors,
+            );
+            m.counter(
+                "port_tx_errors_total",
+                "Frames the NIC failed to send.",
+                &l,
+                st.tx_errors,
+            );
+            m.counter(
+                "port_rx_nombuf_total",
+                "RX mbuf allocation failures.",
+                &l,
+                st.rx_nombuf,
+            );
+        }
+        for class in [
+            "non_ip",
+            "ipv4",
+            "ipv6",
+            "vlan_tagged",
+            "tcp",
+            "udp",
+            "icmp",
+            "other_l4",
+            "fragments",
+        ] {
+            m.counter(
+                "packets_total",
+                "Frames by what they carry.",
+                &[("class", class)],
+                get(class),
+            );
         }
         for (n, v) in &total {
-            if n.starts_with("ended_")
-                || n.contains("active")
-                || n.contains("peak")
-                || n == "acc_sessions"
-                || n == "acc_held_packets"
-                || n == "acc_hello_bytes_max"
-            {
-                continue;
+            if let Some(r) = n.strip_prefix("malformed_") {
+                match r {
+                    "dropped" | "passed" => m.counter(
+                        "malformed_handled_total",
+                        "Malformed frames by action.",
+                        &[("action", r)],
+                        *v,
+                    ),
+                    _ => m.counter(
+                        "malformed_packets_total",
+                        "Malformed frames by reason.",
+                        &[("reason", r)],
+                        *v,
+                    ),
+                }
+            } else if let Some(r) = n.strip_prefix("ended_") {
+                m.counter(
+                    "sessions_ended_total",
+                    "Sessions ended, by reason.",
+                    &[("reason", &r.replace('_', "-"))],
+                    *v,
+                );
+            } else if let Some(rest) = n.strip_prefix("mss_") {
+                if let Some((outcome, from)) = rest.rsplit_once("_from_") {
+                    m.counter(
+                        "mss_syn_total",
+                        "SYN and SYN-ACK MSS outcomes, by sender.",
+                        &[("outcome", outcome), ("from", from)],
+                        *v,
+                    );
+                }
+            } else if let Some(r) = n.strip_prefix("acc_") {
+                if !matches!(r, "held_packets" | "sessions" | "hello_bytes_max") {
+                    m.counter(
+                        &format!("accumulation_{r}_total"),
+                        "ClientHello accumulation events.",
+                        &[],
+                        *v,
+                    );
+                }
             }
-            out.push_str(&format!(
-                "# TYPE appliance_{n}_total counter\nappliance_{n}_total {v}\n"
-            ));
         }
-        for (n, v) in &total {
-            if n.contains("active")
-                || n.contains("peak")
-                || n == "acc_sessions"
-                || n == "acc_held_packets"
-                || n == "acc_hello_bytes_max"
-            {
-                out.push_str(&format!("# TYPE appliance_{n} gauge\nappliance_{n} {v}\n"));
-            }
+        m.counter(
+            "flows_created_total",
+            "Sessions created in the flow tables.",
+            &[],
+            get("flows_created"),
+        );
+        for (action, k) in [
+            ("pass", "flow_table_full_passed"),
+            ("drop", "flow_table_full_dropped"),
+        ] {
+            m.counter(
+                "flow_table_full_total",
+                "Packets of new sessions that found the flow table full.",
+                &[("action", action)],
+                get(k),
+            );
         }
-        out
+        for k in [
+            "midstream_pickups",
+            "rst_without_flow",
+            "rst_out_of_window",
+            "port_reuse",
+            "dropped_after_reset",
+            "log_records",
+            "log_queue_full",
+        ] {
+            m.counter(&format!("{k}_total"), "Datapath events.", &[], get(k));
+        }
+        m.text
     }
 
     /// One line of usage against capacity (logged every stats interval).
@@ -579,6 +720,43 @@ impl State {
             get("acc_limit_packets") + get("acc_limit_bytes"),
             get("acc_capacity_bypassed"),
         )
+    }
+}
+
+/// Prometheus text exposition, one `# HELP`/`# TYPE` per family.
+#[derive(Default)]
+struct Metrics {
+    text: String,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Metrics {
+    fn family(&mut self, name: &str, help: &str, kind: &str) {
+        if self.seen.insert(name.to_string()) {
+            self.text.push_str(&format!(
+                "# HELP appliance_{name} {help}\n# TYPE appliance_{name} {kind}\n"
+            ));
+        }
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        let l = if l.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", l.join(","))
+        };
+        self.text.push_str(&format!("appliance_{name}{l} {v}\n"));
+    }
+    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: u64) {
+        self.family(name, help, "gauge");
+        self.sample(name, labels, v);
+    }
+    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: u64) {
+        self.family(name, help, "counter");
+        self.sample(name, labels, v);
     }
 }
 
