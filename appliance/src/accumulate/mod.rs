@@ -217,6 +217,14 @@ impl HasLinks for Sessions {
     }
 }
 
+/// Where failed-session captures go: the queue to the writer, its directory, and the wall
+/// clock (Unix ms) at worker time 0.
+struct CaptureSink<B> {
+    queue: Arc<ArrayQueue<CaptureJob<B>>>,
+    dir: std::path::PathBuf,
+    wall_epoch_ms: u64,
+}
+
 /// Most sessions whose ClientHello summary a worker keeps until the session ends; beyond it
 /// the traffic log record goes without the summary (counted).
 const MAX_INFO: usize = 1 << 18;
@@ -240,8 +248,8 @@ pub struct Accumulator<B: Frame> {
     scratch: Vec<u8>,
     /// Worker time of the call in progress (for re-arming a flow's timeout).
     now_ms: u64,
-    /// Failed-session captures: the queue to the writer, the directory, the wall clock at 0.
-    captures: Option<(Arc<ArrayQueue<CaptureJob<B>>>, std::path::PathBuf, u64)>,
+    /// Failed-session captures.
+    captures: Option<CaptureSink<B>>,
 }
 
 #[inline]
@@ -320,13 +328,22 @@ impl<B: Frame> Accumulator<B> {
         dir: std::path::PathBuf,
         wall_epoch_ms: u64,
     ) {
-        self.captures = Some((queue, dir, wall_epoch_ms));
+        self.captures = Some(CaptureSink {
+            queue,
+            dir,
+            wall_epoch_ms,
+        });
     }
 
     /// Hand references to the session's held packets (and `extra`, the segment in hand) to
     /// the capture writer, and note the file in the session's record.
     fn capture(&mut self, flows: &FlowTable, sidx: u32, extra: Option<&B>, reason: EndReason) {
-        let Some((q, dir, epoch)) = &self.captures else {
+        let Some(CaptureSink {
+            queue: q,
+            dir,
+            wall_epoch_ms: epoch,
+        }) = &self.captures
+        else {
             return;
         };
         let sess = &self.sessions.0[sidx as usize];

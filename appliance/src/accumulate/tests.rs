@@ -279,6 +279,7 @@ fn too_many_packets_resets_both_ways_with_a_diagnostic() {
 }
 
 #[test]
+#[allow(clippy::arc_with_non_send_sync)] // the fake's buffers are Rc-based: one thread
 fn sessions_ended_by_the_appliance_are_captured() {
     let h = hello(7000, "big.test");
     let mut t = T::new("");
