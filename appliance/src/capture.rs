@@ -90,7 +90,7 @@ impl CaptureWriter {
                 self.errors += 1;
                 let _ = std::fs::remove_file(&tmp);
                 if self.errors == 1 {
-                    eprintln!("diag: cannot write capture {}: {e}", path.display());
+                    tracing::error!("diag: cannot write capture {}: {e}", path.display());
                 }
             }
         }

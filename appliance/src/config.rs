@@ -483,11 +483,27 @@ impl Default for ControlConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// JSON-lines file with one record per ended session.
     pub traffic: Option<PathBuf>,
+    /// Level of the appliance's own log on stderr: error, warn, info, debug, trace.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            traffic: None,
+            level: default_log_level(),
+        }
+    }
 }
 
 fn default_desc() -> u16 {
@@ -644,6 +660,8 @@ impl Config {
             );
         }
         self.policy.validate().map_err(ConfigError)?;
+        crate::logging::parse_level(&self.log.level)
+            .map_err(|e| ConfigError(format!("log.level: {e}")))?;
         if self.diag.max_captures == 0 {
             return bad("diag.max_captures", "must be at least 1".into());
         }

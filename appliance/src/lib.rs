@@ -10,6 +10,7 @@ pub mod flow;
 pub mod gen;
 pub mod io;
 pub mod live;
+pub mod logging;
 pub mod metrics_http;
 pub mod mss;
 pub mod packet;

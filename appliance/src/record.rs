@@ -74,6 +74,20 @@ impl SessionRecord {
         }
     }
 
+    /// The diagnostic of a session the appliance ended itself, for the operator's log.
+    pub fn diag_line(&self) -> Option<String> {
+        let d = self.tls.as_ref()?.fields.get("diag")?.as_str()?;
+        Some(format!(
+            "{d} (session {} {}:{} -> {}:{}, {})",
+            self.session_id,
+            self.client,
+            self.client_port,
+            self.server,
+            self.server_port,
+            self.end_reason.name()
+        ))
+    }
+
     /// The JSON object written to the traffic log.
     pub fn to_json(&self) -> Value {
         let mss = |v: u16| if v == 0 { Value::Null } else { json!(v) };

@@ -27,6 +27,7 @@ pub fn run(
     config_path: Option<std::path::PathBuf>,
     eal_override: Option<Vec<String>>,
 ) -> Result<(), String> {
+    crate::logging::init(crate::logging::parse_level(&cfg.log.level)?);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
@@ -151,9 +152,9 @@ pub fn run(
     for q in 0..queues {
         let c = Arc::new(WorkerCounters::default());
         counters.push(c.clone());
-        let log = traffic_log
-            .as_ref()
-            .map(|_| Arc::new(ArrayQueue::new(LOG_QUEUE)));
+        // Records always flow to the control thread: it logs diagnostics even without a
+        // traffic log file.
+        let log = Some(Arc::new(ArrayQueue::new(LOG_QUEUE)));
         if let Some(l) = &log {
             logs.push(l.clone());
         }
@@ -307,7 +308,7 @@ pub fn run(
     }
     // DPDK telemetry (`dpdk-telemetry.py`): /appliance/accumulation, /counters, /mss.
     if let Err(e) = crate::telemetry::register(ops.clone()) {
-        eprintln!("appliance: telemetry commands not available: {e}");
+        tracing::warn!("telemetry commands not available: {e}");
     }
     let interval = cfg.control.stats_interval_secs;
     let mut next = Instant::now() + Duration::from_secs(interval.max(1));
@@ -315,7 +316,7 @@ pub fn run(
         match &server {
             Some(s) => {
                 if let Err(e) = s.poll_once(&*ops, 20) {
-                    eprintln!("control socket: {e}");
+                    tracing::error!("control socket: {e}");
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -337,7 +338,7 @@ pub fn run(
     }
     crate::telemetry::unregister();
 
-    eprintln!("appliance: stopping");
+    tracing::info!("stopping: draining workers");
     worker_stop.store(true, Ordering::SeqCst);
     // Keep draining while workers end their sessions, so every one gets its record.
     while handles.iter().any(|h| !h.is_finished()) {
@@ -433,10 +434,7 @@ impl TrafficLog {
         if writeln!(self.out, "{}", r.to_json()).is_err() {
             self.errors += 1;
             if self.errors == 1 {
-                eprintln!(
-                    "appliance: cannot write traffic log {}",
-                    self.path.display()
-                );
+                tracing::error!("cannot write traffic log {}", self.path.display());
             }
         }
     }
@@ -446,17 +444,25 @@ impl TrafficLog {
     }
 }
 
+/// Write ended sessions to the traffic log (when there is one) and log the diagnostics of
+/// sessions the appliance ended itself.
 fn drain_logs(queues: &[Arc<ArrayQueue<SessionRecord>>], log: &mut Option<TrafficLog>) {
-    let Some(log) = log else { return };
     let mut n = 0;
     for q in queues {
         while let Some(r) = q.pop() {
-            log.write(&r);
+            if let Some(d) = r.diag_line() {
+                tracing::warn!(session_id = r.session_id, "{d}");
+            }
+            if let Some(log) = log.as_mut() {
+                log.write(&r);
+            }
             n += 1;
         }
     }
     if n > 0 {
-        log.flush();
+        if let Some(log) = log.as_mut() {
+            log.flush();
+        }
     }
 }
 

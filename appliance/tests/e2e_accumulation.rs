@@ -62,6 +62,15 @@ fn the_field_problem_and_both_fixes() {
         .find(|r| r["end_reason"] == "accumulation-limit")
         .expect("an accumulation-limit record");
     assert_eq!(r["diag"], "accumulating too many packets 13 max 12", "{r}");
+    // The same line in the appliance's own log, with the session id.
+    let id = r["session_id"].as_u64().unwrap();
+    assert!(
+        st.stderr.iter().any(|l| l.contains("WARN")
+            && l.contains("accumulating too many packets 13 max 12")
+            && l.contains(&format!("session {id}"))),
+        "diag line in the log: {:?}",
+        st.stderr
+    );
     let cap = r["capture"]
         .as_str()
         .expect("capture referenced from the record");
@@ -219,6 +228,14 @@ fn the_limit_is_raised_live_and_survives_a_restart() {
         "passes at 24 without a restart"
     );
 
+    // The log level changes at run time too, and is saved.
+    let (code, v) = ctl(&sock, "set log-level debug");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (v["old"].as_str(), v["new"].as_str()),
+        (Some("info"), Some("debug"))
+    );
+
     // Refused values change nothing.
     let (code, v) = ctl(&sock, "set packetlimit 65");
     assert_ne!(code, 0, "{v}");
@@ -230,6 +247,7 @@ fn the_limit_is_raised_live_and_survives_a_restart() {
     // The file holds 24, comments and all, and a restarted appliance uses it.
     let text = std::fs::read_to_string(dir.join("appliance.toml")).unwrap();
     assert!(text.contains("packetlimit = 24"), "{text}");
+    assert!(text.contains("level = \"debug\""), "{text}");
     let app = Appliance::start_file(&dir.join("appliance.toml"));
     let (_, v) = ctl(&sock, "show accumulation");
     assert_eq!(v["packetlimit"], 24);

@@ -3,7 +3,7 @@
 //! no lock on the datapath) and written back to the config file atomically.
 
 use super::persist::persist;
-use super::request::{LogLevel, MssClamp, OnCapacity, Request};
+use super::request::{MssClamp, OnCapacity, Request};
 use super::server::Backend;
 use crate::accumulate::{Capacity, SEG_BUCKETS, SIZE_BUCKET, SIZE_BUCKETS};
 use crate::config::{Config, MssInsert};
@@ -14,7 +14,6 @@ use crate::stats::{self, Snapshot};
 use crate::worker::{Mailbox, SessionQuery, WorkerCounters};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,9 +23,6 @@ pub const MBUF_MEMORY: u64 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u64 + 128 + 
 
 /// The field document's rule: one packet per 590 bytes (a 536-byte MSS segment on the wire).
 pub const RULE_BYTES_PER_PACKET: u32 = 590;
-
-/// The control thread's log level (`set log-level`).
-pub static LOG_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 
 /// A port as the control thread reports it.
 #[derive(Clone, Debug)]
@@ -134,8 +130,16 @@ impl State {
                     .map(|w| with_warning(json!({"old": old, "new": clamp_value(v)}), w))
             }
             Request::SetLogLevel(l) => {
-                let old = LOG_LEVEL.swap(l as u8, Ordering::Relaxed);
-                Ok(json!({"old": level_name(old), "new": l.as_str()}))
+                let level = crate::logging::parse_level(l.as_str())?;
+                let old = crate::logging::set_level(level)?;
+                let new = l.as_str().to_string();
+                self.change(|c| c.log.level = new, &[("log.level", l.as_str().into())])
+                    .map(|w| {
+                        with_warning(
+                            json!({"old": old.to_string().to_lowercase(), "new": l.as_str()}),
+                            w,
+                        )
+                    })
             }
             Request::AdvisePacketLimit { target_percentile } => Ok(self.advise(target_percentile)),
             Request::WhatIfPacketLimit(n) => Ok(self.what_if(n as u16)),
@@ -156,14 +160,14 @@ impl State {
         self.shared.publish(Live::from_config(&next, mtu));
         self.cfg = next;
         let line: Vec<String> = edits.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        eprintln!("control: changed {}", line.join(", "));
+        tracing::info!("control: changed {}", line.join(", "));
         let Some(path) = &self.config_path else {
             return Ok(Some("no config file to save the change to".into()));
         };
         match persist(path, edits) {
             Ok(()) => Ok(None),
             Err(e) => {
-                eprintln!("control: change in force but not saved: {e}");
+                tracing::warn!("control: change in force but not saved: {e}");
                 Ok(Some(format!(
                     "in force but not saved to {}: {e}",
                     path.display()
@@ -788,11 +792,4 @@ fn insert_value(i: MssInsert) -> Value {
         MssInsert::Off => json!("off"),
         MssInsert::Value(n) => json!(n),
     }
-}
-
-fn level_name(l: u8) -> &'static str {
-    ["error", "warn", "info", "debug", "trace"]
-        .get(l as usize)
-        .copied()
-        .unwrap_or("info")
 }
