@@ -445,3 +445,267 @@ pub fn run_established(args: &GenArgs, server_out: Option<&Path>) -> Result<GenS
     summary.sessions = plan.sessions as usize;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::{build, pcap, Frame};
+    use std::collections::HashMap;
+
+    fn args(sessions: u32) -> GenArgs {
+        GenArgs {
+            sessions,
+            ..GenArgs::default()
+        }
+    }
+
+    /// Runs the scheduler to the end: per side, the slots in order.
+    fn rounds(a: &GenArgs, per_round: u32) -> ([Vec<Slot>; 2], GenSummary, u64) {
+        let mut l = Lockstep::new(a, per_round).unwrap();
+        let mut out = [Vec::new(), Vec::new()];
+        let mut n = 0;
+        while let Some(r) = l.next_round().unwrap() {
+            for (k, slots) in r.into_iter().enumerate() {
+                assert_eq!(slots.len(), per_round as usize);
+                out[k].extend(slots);
+            }
+            n += 1;
+        }
+        (out, l.into_summary(), n)
+    }
+
+    /// Every session's frames keep their order per direction, and each answer to the other
+    /// side lies in a later round than what it answers.
+    fn check_lockstep(a: &GenArgs, per_round: u32) -> GenSummary {
+        let (sides, summary, n_rounds) = rounds(a, per_round);
+        let b = per_round as usize;
+        assert_eq!(sides[0].len(), sides[1].len());
+        assert_eq!(sides[0].len() as u64, n_rounds * per_round as u64);
+        // Per session and side: (round, bytes) in file order.
+        type Placed<'a> = HashMap<(u32, usize), Vec<(usize, &'a Vec<u8>)>>;
+        let mut placed: Placed = HashMap::new();
+        let mut fillers = 0;
+        for (k, slots) in sides.iter().enumerate() {
+            for (pos, (session, bytes)) in slots.iter().enumerate() {
+                match session {
+                    Some(i) => placed.entry((*i, k)).or_default().push((pos / b, bytes)),
+                    None => {
+                        fillers += 1;
+                        assert_eq!(
+                            bytes,
+                            &filler_frame(
+                                if k == 0 {
+                                    Direction::ClientToServer
+                                } else {
+                                    Direction::ServerToClient
+                                },
+                                a.vlan
+                            )
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(fillers, summary.filler_frames);
+        // The reference: the same sessions from the plain generator.
+        let (frames, plain) = build(a).unwrap();
+        assert_eq!(plain.per_session, summary.per_session);
+        let mut by_session: HashMap<u32, Vec<&Frame>> = HashMap::new();
+        for f in &frames {
+            by_session.entry(f.session.unwrap()).or_default().push(f);
+        }
+        assert_eq!(by_session.len(), a.sessions as usize);
+        for (i, seq) in by_session {
+            let mut cursor = [0usize; 2];
+            let mut last: Option<(usize, usize)> = None; // (side, round)
+            for f in seq {
+                let k = side(f.direction);
+                let list = &placed[&(i, k)];
+                let (round, bytes) = list[cursor[k]];
+                cursor[k] += 1;
+                assert_eq!(bytes, &f.bytes, "session {i}: frame order");
+                if let Some((lk, lr)) = last {
+                    if lk == k {
+                        assert!(round >= lr);
+                    } else {
+                        assert!(round > lr, "session {i}: answer in the same round");
+                    }
+                }
+                last = Some((k, round));
+            }
+            for (k, c) in cursor.iter().enumerate() {
+                assert_eq!(*c, placed.get(&(i, k)).map_or(0, |l| l.len()));
+            }
+        }
+        summary
+    }
+
+    #[test]
+    fn lockstep_keeps_causal_order_in_rounds() {
+        check_lockstep(&args(300), 32);
+        check_lockstep(&args(7), 1);
+        let mut a = args(200);
+        a.no_server_mss = true;
+        a.hello_size = Some(6900);
+        a.reorder_ratio = 0.3;
+        a.retransmit_ratio = 0.3;
+        a.rst_ratio = 0.3;
+        a.vlan = Some(7);
+        let s = check_lockstep(&a, 64);
+        assert!(s.per_session.iter().all(|p| p.segments == 13));
+        let mut a = args(100);
+        a.ipv6 = true;
+        a.interleave = 1000;
+        check_lockstep(&a, 32);
+    }
+
+    #[test]
+    fn lockstep_fills_rounds_with_enough_sessions() {
+        // Balanced sessions (2-segment hellos) need few fillers once the pipeline is full.
+        let (_, s, _) = rounds(&args(2000), 32);
+        let total = s.per_session.iter().map(|p| p.frames as u64).sum::<u64>();
+        assert!(
+            s.filler_frames * 5 < total,
+            "{} fillers for {total}",
+            s.filler_frames
+        );
+    }
+
+    #[test]
+    fn filler_is_minimal_non_ip() {
+        let f = filler_frame(Direction::ClientToServer, None);
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[12..14], &FILLER_ETHERTYPE.to_be_bytes());
+        let p = crate::packet::parse(&f).unwrap();
+        assert_eq!(p.l3, crate::packet::L3::NotIp);
+        let v = filler_frame(Direction::ServerToClient, Some(300));
+        assert_eq!(v.len(), 64);
+        let p = crate::packet::parse(&v).unwrap();
+        assert_eq!(
+            (p.vlan_count, p.vlan_outer, p.ethertype),
+            (1, 300, FILLER_ETHERTYPE)
+        );
+    }
+
+    #[test]
+    fn established_flows_are_distinct_tcp_segments() {
+        for (ipv6, vlan, len) in [(false, None, 60), (true, Some(5), 84)] {
+            let mut a = args(70_000);
+            a.ipv6 = ipv6;
+            a.vlan = vlan;
+            let pairs = established_frames(&a).unwrap();
+            let mut keys = std::collections::HashSet::new();
+            for pair in &pairs {
+                let mut k = [None, None];
+                for (j, f) in pair.iter().enumerate() {
+                    assert_eq!(f.len(), len);
+                    let h = crate::packet::parse(f).unwrap();
+                    let t = h.tcp().unwrap();
+                    assert_eq!(usize::from(t.payload_len), ESTABLISHED_PAYLOAD.len());
+                    assert!(!t.flags.syn());
+                    k[j] = crate::flow::FlowKey::from_headers(&h);
+                }
+                let (ka, a_is_src) = k[0].unwrap();
+                let (kb, b_is_src) = k[1].unwrap();
+                assert_eq!(ka, kb, "both directions are one flow");
+                assert_ne!(a_is_src, b_is_src);
+                assert!(
+                    keys.insert((ka.a, ka.b, ka.port_a, ka.port_b)),
+                    "flow repeated"
+                );
+            }
+            assert_eq!(keys.len(), 70_000);
+        }
+    }
+
+    #[test]
+    fn files_on_disk() {
+        let dir = std::env::temp_dir().join(format!("gen-paired-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = dir.join("c.pcap");
+        let s = dir.join("s.pcap");
+        // Lockstep.
+        let mut a = args(50);
+        a.out = c.clone();
+        a.server_out = Some(s.clone());
+        a.lockstep = Some(32);
+        let sum = crate::gen::run(&a).unwrap();
+        let (fc, fs) = (pcap::read_file(&c).unwrap(), pcap::read_file(&s).unwrap());
+        assert_eq!(fc.records.len(), fs.records.len());
+        assert_eq!(fc.records.len() as u64, sum.client_frames);
+        assert_eq!(sum.frames, sum.client_frames + sum.server_frames);
+        assert_eq!(sum.lockstep_rounds * 32, sum.client_frames);
+        for (x, y) in fc.records.iter().zip(&fs.records) {
+            assert_eq!(x.ts_us(), y.ts_us());
+        }
+        assert!(sum.to_string().contains("lockstep:"));
+        // Split only: the plain timeline, by direction.
+        a.lockstep = None;
+        let sum = crate::gen::run(&a).unwrap();
+        let (frames, _) = build(&a).unwrap();
+        let fc = pcap::read_file(&c).unwrap();
+        let want: Vec<_> = frames
+            .iter()
+            .filter(|f| f.direction == Direction::ClientToServer)
+            .collect();
+        assert_eq!(fc.records.len(), want.len());
+        assert!(fc.records.iter().zip(want).all(|(r, f)| r.data == f.bytes));
+        assert_eq!(sum.client_frames + sum.server_frames, frames.len() as u64);
+        // Established, one file and two.
+        a.established = true;
+        a.server_out = None;
+        let sum = crate::gen::run(&a).unwrap();
+        assert_eq!((sum.frames, sum.client_frames), (50, 50));
+        assert!(sum.to_string().contains("50 established flows"));
+        a.server_out = Some(s.clone());
+        let sum = crate::gen::run(&a).unwrap();
+        assert_eq!((sum.client_frames, sum.server_frames), (50, 50));
+        assert_eq!(pcap::read_file(&s).unwrap().records.len(), 50);
+        // Bad combinations from code, and failures leave no files.
+        a.lockstep = Some(32);
+        assert!(crate::gen::run(&a).is_err());
+        a.established = false;
+        a.server_out = None;
+        assert!(crate::gen::run(&a).is_err());
+        let _ = std::fs::remove_file(&c);
+        a.server_out = Some(s.clone());
+        a.hello_size = Some(10);
+        assert!(crate::gen::run(&a).is_err());
+        assert!(!c.exists() && !s.exists());
+        a.hello_size = None;
+        a.udp_ratio = 0.1;
+        assert!(crate::gen::run(&a).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn command_line() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            gen: GenArgs,
+        }
+        let p = |f: &[&str]| Cli::try_parse_from(f.iter().copied()).map(|c| c.gen);
+        let a = p(&[
+            "x",
+            "-o",
+            "c.pcap",
+            "--server-out",
+            "s.pcap",
+            "--lockstep",
+            "64",
+        ])
+        .unwrap();
+        assert_eq!(a.lockstep, Some(64));
+        assert_eq!(a.server_out, Some(PathBuf::from("s.pcap")));
+        assert!(p(&["x", "-o", "c.pcap", "--lockstep", "64"]).is_err());
+        assert!(p(&["x", "-o", "c.pcap", "--established", "--hello-size", "900"]).is_err());
+        assert!(p(&["x", "-o", "c", "--server-out", "s", "--lockstep", "0"]).is_err());
+        assert!(
+            p(&["x", "-o", "c.pcap", "--established", "-n", "1000000"])
+                .unwrap()
+                .established
+        );
+    }
+}

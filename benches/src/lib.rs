@@ -1,0 +1,259 @@
+//! Fixtures shared by the criterion benchmarks (`benches/*.rs`) and the `flow-bytes` helper
+//! of `scripts/bench`: frames built with the generator's independent frame builder, flow
+//! keys made from an index, filled flow tables, ClientHellos cut into a chosen number of
+//! segments.
+
+use appliance::flow::{FlowKey, FlowTable, Insert, Timeouts};
+use appliance::gen::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption, ACK, PSH, SYN};
+use appliance::gen::hello::{self, HelloSpec};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// A multiplier coprime with every table size used here (odd, not a multiple of 5), so
+/// `i -> i * STRIDE mod n` visits all of `0..n` in a cache-unfriendly order.
+pub const STRIDE: u64 = 2_654_435_761;
+
+/// Client ports per client address in [`flow_key`].
+const PORTS_PER_HOST: u64 = 60_000;
+
+/// The flow key of flow number `i` (distinct for `i < 2^32`): client 198.18.0.0/15 with
+/// 60000 ports per address, server 198.19.255.1..4 port 443, IPv4-mapped like the
+/// appliance's parser makes them. The client sorts lower, so it is the key's `a` side.
+pub fn flow_key(i: u64) -> FlowKey {
+    let host = i / PORTS_PER_HOST;
+    let client = Ipv4Addr::new(
+        198,
+        18 + (host >> 16) as u8 % 2,
+        (host >> 8) as u8,
+        host as u8,
+    );
+    let server = Ipv4Addr::new(198, 19, 255, 1 + (i % 4) as u8);
+    let mut k = FlowKey::default();
+    k.a = client.to_ipv6_mapped().octets();
+    k.b = server.to_ipv6_mapped().octets();
+    k.port_a = 1024 + (i % PORTS_PER_HOST) as u16;
+    k.port_b = 443;
+    k.vlan = 0;
+    k.proto = 6;
+    k
+}
+
+/// A flow table of `capacity` with flows `0..n` inserted (keys from [`flow_key`]).
+pub fn filled_table(n: u64, capacity: u32) -> FlowTable {
+    let mut t = FlowTable::new(capacity, 0, Timeouts::default());
+    for i in 0..n {
+        let k = flow_key(i);
+        match t.lookup_or_insert(&k, k.hash(), 0) {
+            Insert::Created(_) => {}
+            other => panic!("flow {i}: {other:?}"),
+        }
+    }
+    t
+}
+
+/// Flow-table bytes per flow slot: `memory_bytes() / capacity` of an empty table.
+pub fn flow_bytes_per_session(capacity: u32) -> f64 {
+    let t = FlowTable::new(capacity, 0, Timeouts::default());
+    t.memory_bytes() as f64 / f64::from(t.capacity)
+}
+
+/// An endless walk over `0..n` in [`STRIDE`] steps, without a division per step.
+#[derive(Clone, Debug)]
+pub struct Walk {
+    n: u64,
+    step: u64,
+    at: u64,
+}
+
+impl Walk {
+    pub fn new(n: u64) -> Walk {
+        assert!(n > 0);
+        Walk {
+            n,
+            step: STRIDE % n,
+            at: 0,
+        }
+    }
+
+    #[inline]
+    pub fn next_index(&mut self) -> u64 {
+        let i = self.at;
+        self.at += self.step;
+        if self.at >= self.n {
+            self.at -= self.n;
+        }
+        i
+    }
+}
+
+fn eth(vlan: Option<u16>) -> Ethernet {
+    Ethernet {
+        dst: [0x02, 0, 0, 2, 0, 1],
+        src: [0x02, 0, 0, 1, 0, 1],
+        vlan,
+        pad: true,
+    }
+}
+
+fn v4() -> Ip {
+    Ip::V4(Ipv4 {
+        src: Ipv4Addr::new(198, 18, 0, 1),
+        dst: Ipv4Addr::new(198, 19, 0, 1),
+        id: 0x1234,
+        ttl: 128,
+        dont_fragment: true,
+    })
+}
+
+fn v6() -> Ip {
+    Ip::V6(Ipv6 {
+        src: Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1),
+        dst: Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 1),
+        hop_limit: 64,
+        flow_label: 0x12345,
+    })
+}
+
+fn tcp_frame(
+    vlan: Option<u16>,
+    ip: Ip,
+    flags: u8,
+    options: &[TcpOption],
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp = Tcp {
+        src_port: 50_000,
+        dst_port: 443,
+        seq: 0x1000_0000,
+        ack: if flags & ACK != 0 { 0x2000_0000 } else { 0 },
+        flags,
+        window: 64_240,
+        options,
+        payload,
+    };
+    frame::tcp_frame(&eth(vlan), &ip, &tcp).expect("fixture frame")
+}
+
+/// Linux-style SYN options: MSS 1460, SACK permitted, timestamps, window scale 7.
+pub const LINUX_SYN_OPTIONS: [TcpOption; 5] = [
+    TcpOption::Mss(1460),
+    TcpOption::SackPermitted,
+    TcpOption::Timestamps { val: 1, ecr: 0 },
+    TcpOption::Nop,
+    TcpOption::WindowScale(7),
+];
+
+/// IPv4 TCP SYN with Linux options (74 bytes).
+pub fn syn_v4() -> Vec<u8> {
+    tcp_frame(None, v4(), SYN, &LINUX_SYN_OPTIONS, &[])
+}
+
+/// IPv6 TCP data segment with timestamps and 100 bytes of payload.
+pub fn data_v6() -> Vec<u8> {
+    let ts = [
+        TcpOption::Nop,
+        TcpOption::Nop,
+        TcpOption::Timestamps { val: 5, ecr: 6 },
+    ];
+    tcp_frame(None, v6(), ACK | PSH, &ts, &[0x17; 100])
+}
+
+/// 802.1Q-tagged (VLAN 100) IPv4 TCP SYN with Linux options.
+pub fn syn_vlan_v4() -> Vec<u8> {
+    tcp_frame(Some(100), v4(), SYN, &LINUX_SYN_OPTIONS, &[])
+}
+
+/// A SYN-ACK without an MSS option (Windows-style other options: NOP, WS, NOP, NOP,
+/// SACK-permitted): what a server that leaves MSS out sends.
+pub fn synack_without_mss_v4() -> Vec<u8> {
+    let opts = [
+        TcpOption::Nop,
+        TcpOption::WindowScale(8),
+        TcpOption::Nop,
+        TcpOption::Nop,
+        TcpOption::SackPermitted,
+    ];
+    tcp_frame(None, v4(), SYN | ACK, &opts, &[])
+}
+
+/// A ClientHello stream (all TLS records) of the natural or `target` size, cut in chunks
+/// of `segment` bytes; asserts it makes `segments` chunks.
+pub fn hello_segments(segments: usize) -> (Vec<u8>, usize) {
+    // (post-quantum share, wire size, segment size) giving each segment count.
+    let (pq, target, seg) = match segments {
+        1 => (false, None, 1460),
+        2 => (true, None, 1460),
+        13 => (true, Some(6_900), 536),
+        18 => (true, Some(9_500), 536),
+        n => panic!("no hello fixture for {n} segments"),
+    };
+    let spec = HelloSpec {
+        pq,
+        target_size: target,
+        ticket_len: 0,
+        ..HelloSpec::new("www.example.test")
+    };
+    let ch = hello::build(&spec).expect("fixture hello");
+    assert_eq!(ch.bytes.len().div_ceil(seg), segments, "hello fixture size");
+    (ch.bytes, seg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appliance::packet;
+    use appliance::tls;
+
+    #[test]
+    fn keys_are_distinct_canonical_and_parse_like_frames() {
+        let mut seen = std::collections::HashSet::new();
+        for i in (0..2_000_000u64)
+            .step_by(997)
+            .chain([19_999_999, 20_000_000])
+        {
+            let k = flow_key(i);
+            assert!((k.a, k.port_a) < (k.b, k.port_b));
+            assert!(k.is_v4());
+            assert!(seen.insert((k.a, k.port_a, k.b)));
+        }
+        // A key built here equals the parser's key for the same 5-tuple.
+        let f = syn_v4();
+        let h = packet::parse(&f).unwrap();
+        let (k, src_is_a) = FlowKey::from_headers(&h).unwrap();
+        assert!(src_is_a);
+        assert_eq!(k.proto, 6);
+    }
+
+    #[test]
+    fn walk_visits_everything_once() {
+        for n in [1u64, 7, 10_000] {
+            let mut w = Walk::new(n);
+            let mut seen = vec![false; n as usize];
+            for _ in 0..n {
+                let i = w.next_index() as usize;
+                assert!(!seen[i]);
+                seen[i] = true;
+            }
+        }
+    }
+
+    #[test]
+    fn fixtures_parse_and_tables_fill() {
+        for f in [syn_v4(), data_v6(), syn_vlan_v4(), synack_without_mss_v4()] {
+            assert!(packet::parse(&f).unwrap().tcp().is_some());
+        }
+        let t = filled_table(1000, 2048);
+        assert_eq!(t.len(), 1000);
+        let k = flow_key(999);
+        assert!(t.lookup(&k, k.hash()).is_some());
+        let k = flow_key(1000);
+        assert!(t.lookup(&k, k.hash()).is_none());
+        assert!(flow_bytes_per_session(1 << 16) > 0.0);
+        for n in [1, 2, 13, 18] {
+            let (stream, seg) = hello_segments(n);
+            assert_eq!(
+                tls::fuzzing::pipeline(&stream, seg, 16_384).name(),
+                "complete"
+            );
+        }
+    }
+}
