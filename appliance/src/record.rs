@@ -2,13 +2,66 @@
 //! through a bounded lock-free queue and written as one JSON line.
 
 use crate::flow::{flag, Dir, EndReason, Flow};
+use crate::tls::ClientHelloInfo;
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 
-/// What the ClientHello told (filled by accumulation).
+/// What accumulation did with a session and what its ClientHello told. Filled by the worker
+/// with plain values (the parsed hello is moved here, not re-encoded); the JSON and the JA4
+/// fingerprint are made on the control thread when the record is written.
 #[derive(Clone, Debug, Default)]
 pub struct TlsSummary {
-    pub fields: Map<String, Value>,
+    pub hello: Option<Box<ClientHelloInfo>>,
+    pub records: u32,
+    pub segments: u32,
+    pub wire_bytes: u32,
+    /// `inspected`, `non-tls`, `sslv2`, `malformed`, `parse-error`, `limit`, `hold-timeout`,
+    /// `one-sided`, `capacity-bypass`, `capacity-reset`, `release-timeout`, `shutdown-…`.
+    pub accumulation: Option<&'static str>,
+    /// `allow` or `deny` by the SNI policy.
+    pub verdict: Option<&'static str>,
+    pub diag: Option<String>,
+    /// The failed-session capture file.
+    pub capture: Option<String>,
+}
+
+impl TlsSummary {
+    /// Fold a later note into this summary (later values win).
+    pub fn merge(&mut self, o: TlsSummary) {
+        if o.hello.is_some() {
+            self.hello = o.hello;
+            self.records = o.records;
+            self.segments = o.segments;
+            self.wire_bytes = o.wire_bytes;
+        }
+        self.accumulation = o.accumulation.or(self.accumulation);
+        self.verdict = o.verdict.or(self.verdict);
+        self.diag = o.diag.or(self.diag.take());
+        self.capture = o.capture.or(self.capture.take());
+    }
+
+    /// The SNI, when the ClientHello was parsed.
+    pub fn sni(&self) -> Option<&str> {
+        self.hello.as_ref()?.sni.as_deref()
+    }
+
+    fn fields(&self, m: &mut Map<String, Value>) {
+        if let Some(h) = &self.hello {
+            crate::accumulate::hello_fields(h, self.records, self.segments, self.wire_bytes, m);
+        }
+        if let Some(a) = self.accumulation {
+            m.insert("accumulation".into(), json!(a));
+        }
+        if let Some(v) = self.verdict {
+            m.insert("verdict".into(), json!(v));
+        }
+        if let Some(d) = &self.diag {
+            m.insert("diag".into(), json!(d));
+        }
+        if let Some(c) = &self.capture {
+            m.insert("capture".into(), json!(c));
+        }
+    }
 }
 
 /// One ended session. Built by the worker from its flow; serialised by the control thread.
@@ -76,7 +129,7 @@ impl SessionRecord {
 
     /// The diagnostic of a session the appliance ended itself, for the operator's log.
     pub fn diag_line(&self) -> Option<String> {
-        let d = self.tls.as_ref()?.fields.get("diag")?.as_str()?;
+        let d = self.tls.as_ref()?.diag.as_deref()?;
         Some(format!(
             "{d} (session {} {}:{} -> {}:{}, {})",
             self.session_id,
@@ -139,9 +192,7 @@ impl SessionRecord {
             }
         }
         if let Some(t) = &self.tls {
-            for (k, v) in &t.fields {
-                m.insert(k.clone(), v.clone());
-            }
+            t.fields(m);
         }
         if let Some(d) = &self.diag {
             m.insert("diag".into(), json!(d.as_ref()));

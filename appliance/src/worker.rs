@@ -391,7 +391,7 @@ impl<P: PacketIo> Worker<P> {
         self.flows.touch(idx, now_ms);
         let f = self.flows.get(idx);
         if dir == Dir::FromClient {
-            if t.payload_len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::UNINSPECTED)) {
+            if t.payload_len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::ACC_DONE)) {
                 match self.acc.on_client(
                     &mut self.io,
                     &self.live,

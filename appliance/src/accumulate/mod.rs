@@ -13,7 +13,7 @@
 pub mod craft;
 mod summary;
 
-pub use summary::hello_summary;
+pub use summary::{group_name, hello_fields, hello_summary};
 
 use crate::capture::CaptureJob;
 use crate::config::{OnCapacity, OnLimit};
@@ -29,7 +29,7 @@ use crate::tls::{self, Deframer, Verdict};
 use crate::worker::WorkerCounters;
 use crossbeam::queue::ArrayQueue;
 use hashbrown::{HashMap, HashTable};
-use serde_json::json;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -364,9 +364,10 @@ impl<B: Frame> Accumulator<B> {
         let path = crate::capture::file_name(dir, id);
         if q.push(job).is_ok() {
             self.counters.acc.captures.inc();
-            let mut s = TlsSummary::default();
-            s.fields
-                .insert("capture".into(), json!(path.display().to_string()));
+            let s = TlsSummary {
+                capture: Some(path.display().to_string()),
+                ..TlsSummary::default()
+            };
             self.store_info(fidx, s);
         } else {
             self.counters.acc.captures_dropped.inc();
@@ -403,13 +404,12 @@ impl<B: Frame> Accumulator<B> {
         let sidx = match self.session_of(fidx) {
             Some(s) => s,
             None => {
-                if f.has(flag::UNINSPECTED) || !live.accumulate || !live.ports.contains(t.dst_port)
-                {
+                if f.has(flag::ACC_DONE) || !live.accumulate || !live.ports.contains(t.dst_port) {
                     return Some(buf);
                 }
                 if !f.has(flag::HANDSHAKE_BOTH) {
                     // Acknowledging for a server we cannot see would cause ACK storms.
-                    f.set(flag::UNINSPECTED);
+                    f.set(flag::ACC_DONE);
                     self.counters.acc.one_sided.inc();
                     self.note(fidx, f.id, "one-sided", None);
                     return Some(buf);
@@ -419,7 +419,7 @@ impl<B: Frame> Accumulator<B> {
                     match live.on_capacity {
                         OnCapacity::Bypass => {
                             self.counters.acc.capacity_bypassed.inc();
-                            f.set(flag::UNINSPECTED);
+                            f.set(flag::ACC_DONE);
                             self.note(fidx, f.id, "capacity-bypass", None);
                             return Some(buf);
                         }
@@ -573,8 +573,8 @@ impl<B: Frame> Accumulator<B> {
                     },
                     None,
                 );
-                flows.get_mut(fidx).set(flag::UNINSPECTED);
-                self.release(io, flows, sidx, now_ms, live, false);
+                flows.get_mut(fidx).set(flag::ACC_DONE);
+                self.release(io, flows, sidx, live, false, false);
                 None
             }
             Verdict::Malformed(m) => {
@@ -585,13 +585,13 @@ impl<B: Frame> Accumulator<B> {
                     "malformed",
                     Some(format!("TLS framing: {}", m.name())),
                 );
-                flows.get_mut(fidx).set(flag::UNINSPECTED);
-                self.release(io, flows, sidx, now_ms, live, false);
+                flows.get_mut(fidx).set(flag::ACC_DONE);
+                self.release(io, flows, sidx, live, false, false);
                 None
             }
             Verdict::TooLarge { hello_len, .. } => {
                 self.counters.acc.limit_bytes.inc();
-                self.budget_action(io, live, flows, sidx, Budget::Bytes(hello_len), now_ms);
+                self.budget_action(io, live, flows, sidx, Budget::Bytes(hello_len));
                 None
             }
         }
@@ -666,7 +666,7 @@ impl<B: Frame> Accumulator<B> {
             match sess.phase {
                 Phase::Accumulating => {
                     self.counters.acc.hold_timeouts.inc();
-                    self.budget_action(io, live, flows, s, Budget::Timeout, now_ms);
+                    self.budget_action(io, live, flows, s, Budget::Timeout);
                 }
                 Phase::Releasing => {
                     if sess.tries >= live.tries {
@@ -710,7 +710,7 @@ impl<B: Frame> Accumulator<B> {
 
     /// The SNI of a flow's ClientHello, when it was inspected.
     pub fn sni_of(&self, fidx: u32) -> Option<&str> {
-        self.info.get(&fidx)?.fields.get("sni")?.as_str()
+        self.info.get(&fidx)?.sni()
     }
 
     /// The ClientHello summary of a flow, taken for its log record.
@@ -726,6 +726,7 @@ impl<B: Frame> Accumulator<B> {
         flows: &mut FlowTable,
         now_ms: u64,
     ) {
+        self.now_ms = now_ms;
         let active: Vec<u32> = self.by_flow.iter().map(|e| e.1).collect();
         for s in active {
             let sess = &self.sessions.0[s as usize];
@@ -736,9 +737,9 @@ impl<B: Frame> Accumulator<B> {
                 Phase::Accumulating => match live.on_limit {
                     OnLimit::Release => {
                         let fidx = sess.flow;
-                        flows.get_mut(fidx).set(flag::UNINSPECTED);
+                        flows.get_mut(fidx).set(flag::ACC_DONE);
                         self.note(fidx, flows.get(fidx).id, "shutdown-release", None);
-                        self.release(io, flows, s, now_ms, live, true);
+                        self.release(io, flows, s, live, true, false);
                         self.finish(flows, s);
                     }
                     OnLimit::Reset => {
@@ -920,24 +921,24 @@ impl<B: Frame> Accumulator<B> {
         let id = flows.get(fidx).id;
         let Some(info) = parsed else {
             self.counters.acc.parse_errors.inc();
-            flows.get_mut(fidx).set(flag::UNINSPECTED);
+            flows.get_mut(fidx).set(flag::ACC_DONE);
             self.note(fidx, id, "parse-error", None);
-            self.release(io, flows, sidx, 0, live, false);
+            self.release(io, flows, sidx, live, false, false);
             return;
         };
         let action = live.policy.decide(info.sni.as_deref());
 
-        let mut summary = hello_summary(&info, span.records, segments, wire);
+        let mut summary = hello_summary(info, span.records, segments, wire);
         match action {
             Action::Allow => {
                 self.counters.acc.policy_allowed.inc();
-                summary.fields.insert("verdict".into(), json!("allow"));
+                summary.verdict = Some("allow");
                 self.store_info(fidx, summary);
-                self.release(io, flows, sidx, 0, live, false);
+                self.release(io, flows, sidx, live, false, true);
             }
             Action::Deny => {
                 self.counters.acc.policy_denied.inc();
-                summary.fields.insert("verdict".into(), json!("deny"));
+                summary.verdict = Some("deny");
                 self.store_info(fidx, summary);
                 self.capture(flows, sidx, None, EndReason::PolicyDeny);
                 if let Some((tb, th)) = self.template(sidx) {
@@ -972,7 +973,7 @@ impl<B: Frame> Accumulator<B> {
     ) -> Option<B> {
         match live.on_limit {
             OnLimit::Release => {
-                self.budget_action(io, live, flows, sidx, why, 0);
+                self.budget_action(io, live, flows, sidx, why);
                 Some(buf) // after the held ones, which budget_action sent in order
             }
             OnLimit::Reset => {
@@ -1006,14 +1007,13 @@ impl<B: Frame> Accumulator<B> {
         flows: &mut FlowTable,
         sidx: u32,
         why: Budget,
-        now_ms: u64,
     ) {
         self.diag_limit(flows, sidx, why);
         let fidx = self.sessions.0[sidx as usize].flow;
         match live.on_limit {
             OnLimit::Release => {
-                flows.get_mut(fidx).set(flag::UNINSPECTED);
-                self.release(io, flows, sidx, now_ms, live, false);
+                flows.get_mut(fidx).set(flag::ACC_DONE);
+                self.release(io, flows, sidx, live, false, false);
             }
             OnLimit::Reset => {
                 self.capture(flows, sidx, None, EndReason::AccumulationLimit);
@@ -1067,13 +1067,13 @@ impl<B: Frame> Accumulator<B> {
     }
 
     /// Record a one-line outcome for the session's log record.
-    fn note(&mut self, fidx: u32, _id: u64, result: &str, diag: Option<String>) {
-        let mut s = self.info.remove(&fidx).unwrap_or_default();
-        s.fields.insert("accumulation".into(), json!(result));
-        if let Some(d) = diag {
-            s.fields.insert("diag".into(), json!(d));
-        }
-        self.store_info(fidx, *s);
+    fn note(&mut self, fidx: u32, _id: u64, result: &'static str, diag: Option<String>) {
+        let s = TlsSummary {
+            accumulation: Some(result),
+            diag,
+            ..TlsSummary::default()
+        };
+        self.store_info(fidx, s);
     }
 
     fn store_info(&mut self, fidx: u32, s: TlsSummary) {
@@ -1082,7 +1082,7 @@ impl<B: Frame> Accumulator<B> {
             return;
         }
         match self.info.get_mut(&fidx) {
-            Some(old) => old.fields.extend(s.fields),
+            Some(old) => old.merge(s),
             None => {
                 self.info.insert(fidx, Box::new(s));
             }
@@ -1096,10 +1096,11 @@ impl<B: Frame> Accumulator<B> {
         io: &mut P,
         flows: &mut FlowTable,
         sidx: u32,
-        now_ms: u64,
         live: &Live,
         drop_duty: bool,
+        inspected: bool,
     ) {
+        let now_ms = self.now_ms;
         let sess = &self.sessions.0[sidx as usize];
         let keep = sess.acked > 0 && !drop_duty;
         let server_side = sess.client_side.other();
@@ -1120,11 +1121,10 @@ impl<B: Frame> Accumulator<B> {
             }
             n = node.next;
         }
-        let fidx = sess.flow;
-        if flows.get(fidx).has(flag::UNINSPECTED) {
-            self.counters.acc.released_uninspected.inc();
-        } else {
+        if inspected {
             self.counters.acc.released.inc();
+        } else {
+            self.counters.acc.released_uninspected.inc();
         }
         let c = &self.counters.base;
         match server_side {
@@ -1198,6 +1198,8 @@ impl<B: Frame> Accumulator<B> {
         if fidx != NIL {
             let f = flows.get_mut(fidx);
             f.flags &= !flag::ACCUMULATING;
+            // A decision was made: later client data of the session is never held again.
+            f.set(flag::ACC_DONE);
             // A reset closed the session: age it by the closed state's timeout from now.
             flows.touch(fidx, self.now_ms);
         }

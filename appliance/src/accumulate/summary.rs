@@ -35,16 +35,31 @@ pub fn group_name(g: u16) -> String {
     }
 }
 
-/// The log fields of a parsed ClientHello.
+/// The worker's summary of an inspected ClientHello: the parsed hello moved in, no encoding.
 pub fn hello_summary(
-    info: &ClientHelloInfo,
+    info: ClientHelloInfo,
     records: u32,
     segments: u32,
     wire_bytes: u32,
 ) -> TlsSummary {
-    let mut t = TlsSummary::default();
-    let m = &mut t.fields;
-    m.insert("accumulation".into(), json!("inspected"));
+    TlsSummary {
+        hello: Some(Box::new(info)),
+        records,
+        segments,
+        wire_bytes,
+        accumulation: Some("inspected"),
+        ..TlsSummary::default()
+    }
+}
+
+/// The traffic-log fields of a parsed ClientHello (control thread: JSON and JA4 here).
+pub fn hello_fields(
+    info: &ClientHelloInfo,
+    records: u32,
+    segments: u32,
+    wire_bytes: u32,
+    m: &mut serde_json::Map<String, serde_json::Value>,
+) {
     m.insert("sni".into(), json!(info.sni));
     m.insert("alpn".into(), json!(info.alpn_lossy().collect::<Vec<_>>()));
     m.insert("tls_version".into(), json!(version(info.highest_version)));
@@ -75,5 +90,4 @@ pub fn hello_summary(
     m.insert("tls_records".into(), json!(records));
     m.insert("tcp_segments".into(), json!(segments));
     m.insert("ja4".into(), json!(tls::ja4(info).as_str()));
-    t
 }

@@ -165,6 +165,45 @@ fn in_order_segments_are_held_acked_and_released_in_order() {
 }
 
 #[test]
+fn a_session_is_accumulated_once() {
+    let h = hello(2000, "once.test");
+    let mut t = T::new("[accumulation]\nretransmit_timeout_ms = 100\n");
+    t.send(&h, &chunks(h.len(), 1000));
+    t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
+    // The client's next records (Finished, application data) pass straight through.
+    let app = [0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5];
+    let before = t.w.io.sent[1].len();
+    t.client(
+        gf::ACK | gf::PSH,
+        ISN_C + 1 + h.len() as u32,
+        ISN_S + 1,
+        &app,
+    );
+    assert_eq!(t.w.io.sent[1].len(), before + 1, "forwarded at once");
+    assert_eq!(t.counter("acc_started"), 1);
+    assert_eq!(t.counter("acc_non_tls"), 0);
+    // No spurious retransmission after the release (the server acknowledged everything).
+    t.now = 1000;
+    t.w.poll(t.now);
+    assert_eq!(t.counter("acc_retransmits"), 0);
+    t.assert_idle();
+}
+
+#[test]
+fn released_data_is_not_retransmitted_before_its_timeout() {
+    let h = hello(2000, "rto.test");
+    let mut t = T::new("[accumulation]\nretransmit_timeout_ms = 300\n");
+    t.now = 10_000;
+    t.send(&h, &chunks(h.len(), 1000));
+    t.now = 10_150;
+    t.w.poll(t.now);
+    assert_eq!(t.counter("acc_retransmits"), 0, "fired before its 300 ms");
+    t.now = 10_500;
+    t.w.poll(t.now);
+    assert_eq!(t.counter("acc_retransmits"), 1);
+}
+
+#[test]
 fn a_single_segment_hello_is_released_without_acks() {
     let h = hello(600, "one.test");
     let mut t = T::new("");

@@ -80,8 +80,9 @@ pub mod flag {
     pub const MSS_CLAMPED_SERVER: u16 = 1 << 11;
     /// The session's record has been emitted (or must not be).
     pub const LOGGED: u16 = 1 << 12;
-    /// Accumulation decided not to inspect this session (passed, bypassed, released on limit).
-    pub const UNINSPECTED: u16 = 1 << 13;
+    /// Accumulation reached its decision for this session (inspected and released, passed as
+    /// non-TLS, bypassed, released or reset over budget): later client data is never held.
+    pub const ACC_DONE: u16 = 1 << 13;
     /// The three-way handshake was seen in both directions (ACK of the SYN-ACK seen).
     pub const HANDSHAKE_BOTH: u16 = 1 << 14;
     /// The accumulator holds state for this session (keyed by the flow's index).
