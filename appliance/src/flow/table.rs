@@ -173,6 +173,8 @@ pub struct FlowTable {
     free: Vec<u32>,
     wheel: Wheel,
     pub timeouts: Timeouts,
+    /// Timeouts in wheel ticks by `TcpState` (computed once: `touch` runs per packet).
+    timeout_ticks: [u32; 6],
     next_id: u64,
     id_base: u64,
     /// Milliseconds of the worker clock at tick 0.
@@ -188,6 +190,15 @@ impl FlowTable {
             slab: Slab(vec![Flow::default(); cap as usize]),
             free: (0..cap).rev().collect(),
             wheel: Wheel::new(0),
+            timeout_ticks: [
+                TcpState::NonTcp,
+                TcpState::SynSent,
+                TcpState::SynReceived,
+                TcpState::Established,
+                TcpState::HalfClosed,
+                TcpState::Closed,
+            ]
+            .map(|st| timeouts.ticks(st)),
             timeouts,
             next_id: 1,
             id_base: (worker as u64) << 48,
@@ -257,7 +268,7 @@ impl FlowTable {
     pub fn touch(&mut self, idx: u32, now_ms: u64) {
         let f = &mut self.slab.0[idx as usize];
         f.last_ms = (now_ms as u32).wrapping_sub(f.start_ms);
-        let deadline = tick_of(now_ms).saturating_add(self.timeouts.ticks(f.state));
+        let deadline = tick_of(now_ms).saturating_add(self.timeout_ticks[f.state as usize]);
         self.wheel.arm(&mut self.slab, idx, deadline);
     }
 
