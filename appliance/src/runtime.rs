@@ -154,10 +154,9 @@ pub fn run(
         counters.push(c.clone());
         // Records always flow to the control thread: it logs diagnostics even without a
         // traffic log file.
-        let log = Some(Arc::new(ArrayQueue::new(LOG_QUEUE)));
-        if let Some(l) = &log {
-            logs.push(l.clone());
-        }
+        let records = Arc::new(ArrayQueue::new(LOG_QUEUE));
+        logs.push(records.clone());
+        let log = Some((records, traffic_log.is_some()));
         let capture_q = capture_writer.as_ref().map(|w| {
             let q = Arc::new(ArrayQueue::new(CAPTURE_QUEUE));
             capture_queues.push(q.clone());

@@ -153,7 +153,9 @@ pub struct Worker<P: PacketIo> {
     live_version: u64,
     flows: FlowTable,
     acc: Accumulator<P::Buf>,
-    log: Option<Arc<ArrayQueue<SessionRecord>>>,
+    /// Records to the control thread, and whether every session goes (a traffic log is
+    /// configured) or only those with a diagnostic.
+    log: Option<(Arc<ArrayQueue<SessionRecord>>, bool)>,
     mailbox: Arc<Mailbox>,
     on_table_full: OnTableFull,
     malformed: MalformedAction,
@@ -167,7 +169,7 @@ impl<P: PacketIo> Worker<P> {
         io: P,
         counters: Arc<WorkerCounters>,
         shared: Arc<Shared>,
-        log: Option<Arc<ArrayQueue<SessionRecord>>>,
+        log: Option<(Arc<ArrayQueue<SessionRecord>>, bool)>,
     ) -> Self {
         let live_version = shared.version();
         let pool = cfg.capacity.pool_packets;
@@ -649,7 +651,7 @@ impl<P: PacketIo> Worker<P> {
 #[allow(clippy::too_many_arguments)]
 fn emit_record(
     counters: &WorkerCounters,
-    log: &Option<Arc<ArrayQueue<SessionRecord>>>,
+    log: &Option<(Arc<ArrayQueue<SessionRecord>>, bool)>,
     worker: u16,
     wall_epoch_ms: u64,
     mut f: Flow,
@@ -664,7 +666,11 @@ fn emit_record(
     f.end_with(default_reason);
     let reason = f.end_reason().unwrap_or(default_reason);
     counters.ended[reason.index()].inc();
-    let Some(q) = log else { return };
+    let Some((q, every)) = log else { return };
+    // Without a traffic log only the sessions with a diagnostic go to the control thread.
+    if !*every && !tls.as_ref().is_some_and(|t| t.diag.is_some()) {
+        return;
+    }
     let mut rec = SessionRecord::from_flow(&f, worker, wall_epoch_ms + now_ms);
     rec.tls = tls;
     for attempt in 0..1000 {

@@ -106,7 +106,7 @@ pub(crate) fn worker_with(
         io,
         counters.clone(),
         shared,
-        Some(log.clone()),
+        Some((log.clone(), true)),
     );
     (w, counters, log)
 }
