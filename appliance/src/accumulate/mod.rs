@@ -499,11 +499,8 @@ impl<B: Frame> Accumulator<B> {
         }
         // Overlapping bytes must match what is held: otherwise what we inspect and what the
         // server reassembles could differ (an evasion). The held copy wins; this one is dropped.
-        if self.overlap_mismatch(
-            sidx,
-            off,
-            buf.data().get(t.payload_offset as usize..).unwrap_or(&[]),
-        ) {
+        // The TCP payload only: a short frame's Ethernet padding is not the client's data.
+        if self.overlap_mismatch(sidx, off, h.tcp_payload(buf.data()).unwrap_or(&[])) {
             self.counters.acc.overlap_mismatch.inc();
             return None;
         }
@@ -635,7 +632,7 @@ impl<B: Frame> Accumulator<B> {
                 tick_of(now_ms + live.rto_ms as u64),
             );
         } else if t.ack == sess.last_ack && t.payload_len == 0 && !t.flags.fin() {
-            sess.dupacks += 1;
+            sess.dupacks = sess.dupacks.saturating_add(1);
             if sess.dupacks == 3 {
                 self.retransmit(io, sidx);
             }

@@ -286,6 +286,9 @@ impl FlowTable {
 
     /// Expire flows whose timeout has passed at `now_ms` (at most `budget`), handing each
     /// removed flow to `on_expired`. Cost: O(expired + re-armed).
+    /// Flows with `ACCUMULATING` set are not removed but re-armed: the accumulator owns data
+    /// of theirs (possibly acknowledged to the client already) and its own hold and
+    /// retransmission timers end the session; the flow ages normally after that.
     pub fn expire(
         &mut self,
         now_ms: u64,
@@ -306,6 +309,10 @@ impl FlowTable {
                     n += 1;
                 });
             for &idx in &expired[..n] {
+                if self.slab.0[idx as usize].has(flag::ACCUMULATING) {
+                    self.touch(idx, now_ms);
+                    continue;
+                }
                 let f = self.remove(idx);
                 on_expired(idx, f);
             }
