@@ -102,8 +102,10 @@ impl<'a> Input<'a> {
 // Target 1: header views and MSS fixup on arbitrary frames.
 // ---------------------------------------------------------------------------------------------
 
-/// Fuzz target: `data[0..7]` choose an MSS policy, the tailroom and whether to tamper with
-/// the bytes between parsing and fixup; the rest is the frame.
+/// Fuzz target: `data[0..6]` choose an MSS policy, the tailroom, whether to repair the
+/// frame's checksums first (so that "a valid checksum stays valid" is checked on arbitrary
+/// header layouts, not only on the rare random frame with a right checksum) and whether to
+/// tamper with the bytes between parsing and fixup; the rest is the frame.
 pub fn packet_mss(data: &[u8]) {
     let mut input = Input::new(data);
     let sel = input.u8();
@@ -124,7 +126,27 @@ pub fn packet_mss(data: &[u8]) {
     let tailroom = usize::from(c & 7) * 2;
     let tamper = sel & 0xc0 == 0xc0;
     let frame = input.rest();
-    check_frame(frame, &policy, tailroom, tamper);
+    if c & 8 != 0 {
+        let mut fixed = frame.to_vec();
+        repair_checksums(&mut fixed);
+        check_frame(&fixed, &policy, tailroom, tamper);
+    } else {
+        check_frame(frame, &policy, tailroom, tamper);
+    }
+}
+
+/// Writes the right IPv4 header and TCP checksums into a frame the parser accepts.
+pub fn repair_checksums(frame: &mut [u8]) {
+    let Ok(h) = packet::parse(frame) else { return };
+    if h.l3 == L3::Ipv4 {
+        let (l3, l4) = (usize::from(h.l3_offset), usize::from(h.l4_offset));
+        let c = checksum::ipv4_header_checksum(&frame[l3..l4]);
+        frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    if let Some(c) = checksum::tcp_checksum(frame, &h) {
+        let at = usize::from(h.l4_offset) + 16;
+        frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
 }
 
 /// Checks [`packet::parse`] and [`mss::fixup`] on one frame (see [`packet_mss`]). With
@@ -155,7 +177,12 @@ pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bo
     assert!(out.frame_len <= buf.len(), "fixup grew past the buffer");
     let new = &buf[..out.frame_len];
     if !out.outcome.changed() {
-        assert_eq!(out.frame_len, frame.len(), "{:?} changed the length", out.outcome);
+        assert_eq!(
+            out.frame_len,
+            frame.len(),
+            "{:?} changed the length",
+            out.outcome
+        );
         assert_eq!(new, frame, "{:?} changed the bytes", out.outcome);
         assert_eq!(hdr, h, "{:?} changed the headers", out.outcome);
     }
@@ -172,8 +199,12 @@ pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bo
         MssOutcome::Malformed,
         "fixup refused headers the parser produced for the same frame"
     );
-    let fresh = packet::parse(new).unwrap_or_else(|e| panic!("{:?} broke the frame: {e:?}", out.outcome));
-    assert_eq!(fresh, hdr, "headers returned by fixup do not describe the new frame");
+    let fresh =
+        packet::parse(new).unwrap_or_else(|e| panic!("{:?} broke the frame: {e:?}", out.outcome));
+    assert_eq!(
+        fresh, hdr,
+        "headers returned by fixup do not describe the new frame"
+    );
     if tcp_ok {
         assert!(
             checksum::verify_tcp_checksum(new, &fresh),
@@ -190,13 +221,20 @@ pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bo
     }
     if let Some(limit) = policy.clamp_for(h.l3) {
         for v in mss_values(new, &fresh) {
-            assert!(v <= limit, "MSS {v} above the clamp {limit} after {:?}", out.outcome);
+            assert!(
+                v <= limit,
+                "MSS {v} above the clamp {limit} after {:?}",
+                out.outcome
+            );
         }
     }
     match out.outcome {
         MssOutcome::Inserted { value } => {
             assert!(h.tcp().is_some_and(|t| t.mss.is_none()));
-            assert_eq!(fresh.tcp().and_then(|t| t.mss).map(|m| m.value), Some(value));
+            assert_eq!(
+                fresh.tcp().and_then(|t| t.mss).map(|m| m.value),
+                Some(value)
+            );
             assert_eq!(out.frame_len, usize::from(h.ip_end) + 4);
         }
         MssOutcome::Clamped { from, to } => {
@@ -216,7 +254,11 @@ fn check_headers(frame: &[u8], h: &Headers) {
     );
     assert!(h.vlan_count <= 2);
     assert_eq!(l3, 14 + 4 * usize::from(h.vlan_count));
-    assert!(l3 <= l4 && l4 <= end && end <= frame.len(), "offsets {l3} {l4} {end} of {}", frame.len());
+    assert!(
+        l3 <= l4 && l4 <= end && end <= frame.len(),
+        "offsets {l3} {l4} {end} of {}",
+        frame.len()
+    );
     if h.is_fragment {
         assert_eq!(h.l4, L4::Fragment);
     }
@@ -226,9 +268,18 @@ fn check_headers(frame: &[u8], h: &Headers) {
     }
     if let Some(t) = h.tcp() {
         assert!(t.header_len >= 20 && t.header_len <= 60);
-        assert_eq!(usize::from(t.payload_offset), l4 + usize::from(t.header_len));
-        assert_eq!(usize::from(t.payload_offset) + usize::from(t.payload_len), end);
-        assert_eq!(h.tcp_payload(frame).map(<[u8]>::len), Some(usize::from(t.payload_len)));
+        assert_eq!(
+            usize::from(t.payload_offset),
+            l4 + usize::from(t.header_len)
+        );
+        assert_eq!(
+            usize::from(t.payload_offset) + usize::from(t.payload_len),
+            end
+        );
+        assert_eq!(
+            h.tcp_payload(frame).map(<[u8]>::len),
+            Some(usize::from(t.payload_len))
+        );
         if let Some(m) = t.mss {
             let at = usize::from(m.offset);
             assert_eq!(frame[at], 2);
@@ -245,7 +296,10 @@ fn check_headers(frame: &[u8], h: &Headers) {
                     // 0 and 0xffff are the same one's-complement value.
                     assert!(c == stored || (c | stored) == 0xffff && (c & stored) == 0);
                 } else {
-                    assert_ne!(c, stored, "verify refused the checksum tcp_checksum computes");
+                    assert_ne!(
+                        c, stored,
+                        "verify refused the checksum tcp_checksum computes"
+                    );
                 }
             }
         }
@@ -312,10 +366,16 @@ pub fn tls_hello(data: &[u8]) {
 pub fn check_stream(stream: &[u8], chunk: usize, max_bytes: u32) {
     let v = tls::fuzzing::pipeline(stream, chunk, max_bytes);
     let whole = tls::fuzzing::pipeline(stream, stream.len().max(1), max_bytes);
-    assert_eq!(v, whole, "verdict depends on how the stream is cut ({chunk}-byte chunks)");
+    assert_eq!(
+        v, whole,
+        "verdict depends on how the stream is cut ({chunk}-byte chunks)"
+    );
     if stream.len() <= 4096 {
         let bytewise = tls::fuzzing::pipeline(stream, 1, max_bytes);
-        assert_eq!(v, bytewise, "verdict depends on how the stream is cut (bytes)");
+        assert_eq!(
+            v, bytewise,
+            "verdict depends on how the stream is cut (bytes)"
+        );
     }
     let max = max_bytes.min(tls::framing::MAX_HANDSHAKE_LEN);
     if let tls::Verdict::Complete(span) = v {
@@ -799,7 +859,7 @@ impl<'s> Harness<'s> {
             io,
             counters.clone(),
             shared.clone(),
-            Some(log.clone()),
+            Some((log.clone(), true)),
         );
         let tracks = sc
             .sessions
@@ -935,7 +995,10 @@ impl<'s> Harness<'s> {
             held <= u64::from(slots),
             "{held} packets held with {slots} slots reserved"
         );
-        assert!(slots <= self.capacity.pool_packets, "slots {slots} beyond the pool");
+        assert!(
+            slots <= self.capacity.pool_packets,
+            "slots {slots} beyond the pool"
+        );
         assert_eq!(
             sessions as usize,
             self.worker.accumulating(),
@@ -963,7 +1026,11 @@ impl<'s> Harness<'s> {
                     gf::SYN,
                     c,
                     0,
-                    &[TcpOption::Mss(1460), TcpOption::SackPermitted, TcpOption::WindowScale(7)],
+                    &[
+                        TcpOption::Mss(1460),
+                        TcpOption::SackPermitted,
+                        TcpOption::WindowScale(7),
+                    ],
                     b"",
                 ),
             ),
@@ -973,12 +1040,28 @@ impl<'s> Harness<'s> {
                 let opts: &[TcpOption] = if spec.server_mss { &with } else { &without };
                 (
                     false,
-                    self.frame(s, false, gf::SYN | gf::ACK, sv, c.wrapping_add(1), opts, b""),
+                    self.frame(
+                        s,
+                        false,
+                        gf::SYN | gf::ACK,
+                        sv,
+                        c.wrapping_add(1),
+                        opts,
+                        b"",
+                    ),
                 )
             }
             _ => (
                 true,
-                self.frame(s, true, gf::ACK, c.wrapping_add(1), sv.wrapping_add(1), &[], b""),
+                self.frame(
+                    s,
+                    true,
+                    gf::ACK,
+                    c.wrapping_add(1),
+                    sv.wrapping_add(1),
+                    &[],
+                    b"",
+                ),
             ),
         }
     }
@@ -1151,14 +1234,25 @@ impl<'s> Harness<'s> {
         let io = &self.worker.io;
         assert_eq!(io.live(), 0, "buffers leaked after shutdown");
         assert_eq!(self.capacity.slots_in_use(), 0, "capacity slots leaked");
-        assert_eq!(self.capacity.active_sessions(), 0, "capacity sessions leaked");
+        assert_eq!(
+            self.capacity.active_sessions(),
+            0,
+            "capacity sessions leaked"
+        );
         assert_eq!(self.worker.accumulating(), 0);
         assert!(self.worker.flows().is_empty(), "flows left after shutdown");
         let c = &self.counters;
-        assert_eq!(c.acc.held_packets.get(), 0, "held_packets counter after shutdown");
+        assert_eq!(
+            c.acc.held_packets.get(),
+            0,
+            "held_packets counter after shutdown"
+        );
         assert_eq!(c.acc.sessions.get(), 0, "sessions counter after shutdown");
         let created = c.base.flows_created.get();
-        let ended: u64 = EndReason::ALL.iter().map(|r| c.ended[r.index()].get()).sum();
+        let ended: u64 = EndReason::ALL
+            .iter()
+            .map(|r| c.ended[r.index()].get())
+            .sum();
         assert_eq!(ended, created, "flows created vs. flows ended");
         assert_eq!(
             self.records.len() as u64 + c.base.log_queue_full.get(),
@@ -1213,11 +1307,7 @@ impl<'s> Harness<'s> {
             }) else {
                 continue;
             };
-            let acc = r
-                .tls
-                .as_ref()
-                .and_then(|t| t.accumulation)
-                .unwrap_or("");
+            let acc = r.tls.as_ref().and_then(|t| t.accumulation).unwrap_or("");
             if r.end_reason.is_ours() || acc.ends_with("reset") {
                 report.reset[s] = true;
             }
@@ -1232,16 +1322,25 @@ impl<'s> Harness<'s> {
         let mut acked = vec![0u32; n];
         for (side, frames) in io.sent.iter().enumerate() {
             for f in frames {
-                let h = packet::parse(f).unwrap_or_else(|e| panic!("sent a frame that does not parse: {e:?}"));
+                let h = packet::parse(f)
+                    .unwrap_or_else(|e| panic!("sent a frame that does not parse: {e:?}"));
                 let Some(t) = h.tcp() else { continue };
-                let Some(s) = self.session_of(f) else { continue };
+                let Some(s) = self.session_of(f) else {
+                    continue;
+                };
                 let spec = &self.sc.sessions[s];
                 let track = &self.tracks[s];
                 if track.tainted {
                     continue;
                 }
-                assert!(checksum::verify_tcp_checksum(f, &h), "sent a bad TCP checksum");
-                assert!(checksum::verify_ip_header(f, &h), "sent a bad IPv4 header checksum");
+                assert!(
+                    checksum::verify_tcp_checksum(f, &h),
+                    "sent a bad TCP checksum"
+                );
+                assert!(
+                    checksum::verify_ip_header(f, &h),
+                    "sent a bad IPv4 header checksum"
+                );
                 if t.flags.syn() {
                     if let Some(limit) = self.sc.knobs.mss_clamp {
                         for v in mss_values(f, &h) {
@@ -1269,7 +1368,10 @@ impl<'s> Harness<'s> {
                             b, spec.stream[o],
                             "server got a byte the client did not send at offset {o}"
                         );
-                        assert!(track.sent[o], "server got offset {o} before the client sent it");
+                        assert!(
+                            track.sent[o],
+                            "server got offset {o} before the client sent it"
+                        );
                         report.server_bytes[s][o] = Some(b);
                     }
                 }
@@ -1302,16 +1404,15 @@ impl<'s> Harness<'s> {
                 continue;
             }
             // What the appliance acknowledged, it delivers.
-            if let Some(o) = (0..acked[s] as usize).find(|&o| report.server_bytes[s][o].is_none())
-            {
+            if let Some(o) = (0..acked[s] as usize).find(|&o| report.server_bytes[s][o].is_none()) {
                 panic!(
                     "session {s}: offset {o} acknowledged to the client (up to {}) never reached the server",
                     acked[s]
                 );
             }
             // Without resets, every byte the client sent reaches the server.
-            if let Some(o) = (0..t.sent.len())
-                .find(|&o| t.sent[o] && report.server_bytes[s][o].is_none())
+            if let Some(o) =
+                (0..t.sent.len()).find(|&o| t.sent[o] && report.server_bytes[s][o].is_none())
             {
                 panic!("session {s}: client byte at offset {o} never reached the server");
             }
@@ -1340,7 +1441,13 @@ pub fn accumulator(data: &[u8]) {
 pub const SNIS: [&str; 4] = ["a.test", "www.example.com", "x.deny.test", "deny.test"];
 
 /// A ClientHello from the generator, or None for specs it refuses.
-pub fn client_hello(sni: &str, target: Option<usize>, pq: bool, ticket: usize, seed: u64) -> Option<Vec<u8>> {
+pub fn client_hello(
+    sni: &str,
+    target: Option<usize>,
+    pq: bool,
+    ticket: usize,
+    seed: u64,
+) -> Option<Vec<u8>> {
     let mut spec = HelloSpec::new(sni);
     spec.target_size = target;
     spec.pq = pq;
@@ -1439,9 +1546,15 @@ pub fn decode_scenario(data: &[u8]) -> Scenario {
                     _ => Some(4000 + usize::from(i.u16()) % 20000),
                 };
                 let seed = u64::from(i.u8());
-                let mut h = client_hello(sni, target, sel & 0x10 != 0, usize::from(sel >> 5) * 64, seed)
-                    .or_else(|| client_hello(sni, None, true, 0, seed))
-                    .unwrap_or_default();
+                let mut h = client_hello(
+                    sni,
+                    target,
+                    sel & 0x10 != 0,
+                    usize::from(sel >> 5) * 64,
+                    seed,
+                )
+                .or_else(|| client_hello(sni, None, true, 0, seed))
+                .unwrap_or_default();
                 if kind & 3 == 2 && !h.is_empty() {
                     let at = usize::from(i.u16()) % h.len();
                     h[at] ^= i.u8() | 1;
@@ -1680,7 +1793,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "what-if packetlimit 30",
     ];
     for (i, l) in lines.iter().enumerate() {
-        out.push(("control_request", format!("cmd-{i:02}"), l.as_bytes().to_vec()));
+        out.push((
+            "control_request",
+            format!("cmd-{i:02}"),
+            l.as_bytes().to_vec(),
+        ));
     }
     out
 }
@@ -1689,7 +1806,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 fn seed_frames() -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let opts_sets: [&[TcpOption]; 4] = [
-        &[TcpOption::Mss(1460), TcpOption::SackPermitted, TcpOption::WindowScale(7)],
+        &[
+            TcpOption::Mss(1460),
+            TcpOption::SackPermitted,
+            TcpOption::WindowScale(7),
+        ],
         &[TcpOption::WindowScale(7)],
         &[],
         &[
@@ -1704,7 +1825,11 @@ fn seed_frames() -> Vec<Vec<u8>> {
     for v6 in [false, true] {
         for vlan in [None, Some(42)] {
             for (k, opts) in opts_sets.iter().enumerate() {
-                let flags = if k % 2 == 0 { gf::SYN } else { gf::SYN | gf::ACK };
+                let flags = if k % 2 == 0 {
+                    gf::SYN
+                } else {
+                    gf::SYN | gf::ACK
+                };
                 let eth = Ethernet {
                     dst: SERVER_MAC,
                     src: CLIENT_MAC,

@@ -7,6 +7,7 @@ pub mod capture;
 pub mod config;
 pub mod control;
 pub mod flow;
+pub mod fuzzing;
 pub mod gen;
 pub mod io;
 pub mod live;
