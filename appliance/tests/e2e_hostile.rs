@@ -80,7 +80,7 @@ fn hostile_traffic_is_counted_and_valid_flows_pass_unchanged() {
     let (app, sock) = start_on_pcap(
         &dir,
         &input,
-        "[flow.timeouts]\nhandshake = 1\ntime_wait = 1\nestablished = 2\nhalf_closed = 2\nnon_tcp = 1\n[accumulation]\nhold_timeout_secs = 1\n",
+        "[flow.timeouts]\nhandshake = 1\ntime_wait = 1\nestablished = 2\nhalf_closed = 2\nnon_tcp = 1\n[accumulation]\nhold_timeout_secs = 1\nretransmit_timeout_ms = 100\nretransmit_tries = 2\n",
     );
     assert!(
         eventually(30, || counter(&sock, "rx_from_client") >= n),
@@ -112,6 +112,9 @@ fn hostile_traffic_is_counted_and_valid_flows_pass_unchanged() {
     );
     assert_eq!(g("acc_non_tls"), 2, "HTTP and SSLv2 on 443");
     assert_eq!(g("acc_overlap_mismatch"), 1);
+    // That session was acknowledged on the server's behalf and released; the capture has no
+    // server ACK for it: retransmitted, then reset both ways (it never just vanished).
+    assert_eq!(g("acc_release_timeouts"), 1);
     assert_eq!(g("rst_out_of_window"), 1);
     assert_eq!(
         g("mss_absent_from_client"),
