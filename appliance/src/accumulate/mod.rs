@@ -670,19 +670,13 @@ impl<B: Frame> Accumulator<B> {
                         self.counters.acc.release_timeouts.inc();
                         let fidx = sess.flow;
                         self.capture(flows, s, None, EndReason::ReleaseTimeout);
-                        if let Some((tb, th)) = self.template(s) {
-                            let sess = &self.sessions.0[s as usize];
-                            reset_both(
-                                io,
-                                flows.get_mut(fidx),
-                                sess.client_side,
-                                tb,
-                                &th,
-                                sess.last_ack,
-                                EndReason::ReleaseTimeout,
-                                &self.counters,
-                            );
-                        }
+                        self.reset_held(
+                            io,
+                            flows,
+                            s,
+                            self.sessions.0[s as usize].last_ack,
+                            EndReason::ReleaseTimeout,
+                        );
                         self.note(fidx, flows.get(fidx).id, "release-timeout", None);
                         self.finish(flows, s);
                     } else {
@@ -741,19 +735,13 @@ impl<B: Frame> Accumulator<B> {
                     }
                     OnLimit::Reset => {
                         let fidx = sess.flow;
-                        if let Some((tb, th)) = self.template(s) {
-                            let sess = &self.sessions.0[s as usize];
-                            reset_both(
-                                io,
-                                flows.get_mut(fidx),
-                                sess.client_side,
-                                tb,
-                                &th,
-                                sess.base,
-                                EndReason::Shutdown,
-                                &self.counters,
-                            );
-                        }
+                        self.reset_held(
+                            io,
+                            flows,
+                            s,
+                            self.sessions.0[s as usize].base,
+                            EndReason::Shutdown,
+                        );
                         self.note(fidx, flows.get(fidx).id, "shutdown-reset", None);
                         self.finish(flows, s);
                     }
@@ -938,19 +926,13 @@ impl<B: Frame> Accumulator<B> {
                 summary.verdict = Some("deny");
                 self.store_info(fidx, summary);
                 self.capture(flows, sidx, None, EndReason::PolicyDeny);
-                if let Some((tb, th)) = self.template(sidx) {
-                    let sess = &self.sessions.0[sidx as usize];
-                    reset_both(
-                        io,
-                        flows.get_mut(fidx),
-                        sess.client_side,
-                        tb,
-                        &th,
-                        sess.base,
-                        EndReason::PolicyDeny,
-                        &self.counters,
-                    );
-                }
+                self.reset_held(
+                    io,
+                    flows,
+                    sidx,
+                    self.sessions.0[sidx as usize].base,
+                    EndReason::PolicyDeny,
+                );
                 self.finish(flows, sidx);
             }
         }
@@ -1014,19 +996,13 @@ impl<B: Frame> Accumulator<B> {
             }
             OnLimit::Reset => {
                 self.capture(flows, sidx, None, EndReason::AccumulationLimit);
-                if let Some((tb, th)) = self.template(sidx) {
-                    let sess = &self.sessions.0[sidx as usize];
-                    reset_both(
-                        io,
-                        flows.get_mut(fidx),
-                        sess.client_side,
-                        tb,
-                        &th,
-                        sess.base,
-                        EndReason::AccumulationLimit,
-                        &self.counters,
-                    );
-                }
+                self.reset_held(
+                    io,
+                    flows,
+                    sidx,
+                    self.sessions.0[sidx as usize].base,
+                    EndReason::AccumulationLimit,
+                );
                 self.finish(flows, sidx);
             }
         }
@@ -1178,6 +1154,32 @@ impl<B: Frame> Accumulator<B> {
         if let Some(b) = &self.nodes[head as usize].buf {
             io.tx(side, b.share());
             self.counters.acc.retransmits.inc();
+        }
+    }
+
+    /// RST both ways for a session, with its first held frame as the template; the server is
+    /// reset at `server_expects` (its next expected client sequence number).
+    fn reset_held<P: PacketIo<Buf = B>>(
+        &self,
+        io: &mut P,
+        flows: &mut FlowTable,
+        sidx: u32,
+        server_expects: u32,
+        reason: EndReason,
+    ) {
+        let sess = &self.sessions.0[sidx as usize];
+        if let Some((tb, th)) = self.template(sidx) {
+            let f = flows.get_mut(sess.flow);
+            reset_both(
+                io,
+                f,
+                sess.client_side,
+                tb,
+                &th,
+                server_expects,
+                reason,
+                &self.counters,
+            );
         }
     }
 
