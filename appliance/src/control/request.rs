@@ -229,6 +229,16 @@ impl fmt::Display for Request {
 }
 
 /// Quote a user-supplied word for an error message: printable, at most 40 characters.
+/// A number as typed when it is short, quoted and truncated like other words when not (the
+/// error line stays small whatever the request).
+fn num(word: &str) -> String {
+    if word.len() <= 20 {
+        word.to_string()
+    } else {
+        quote(word)
+    }
+}
+
 fn quote(word: &str) -> String {
     const MAX_CHARS: usize = 40;
     let mut s: String = word.chars().take(MAX_CHARS).collect();
@@ -281,19 +291,20 @@ fn parse_number(word: &str, name: &str, min: u64, max: u64) -> Result<u64, Strin
     match word.parse::<u64>() {
         Ok(v) if (min..=max).contains(&v) => Ok(v),
         _ => Err(format!(
-            "{name} {word} is out of range: must be between {min} and {max}"
+            "{name} {} is out of range: must be between {min} and {max}",
+            num(word)
         )),
     }
 }
 
 fn parse_u32(word: &str, name: &str, min: u32, max: u32) -> Result<u32, String> {
     parse_number(word, name, u64::from(min), u64::from(max))
-        .and_then(|v| u32::try_from(v).map_err(|_| format!("{name} {word} is out of range")))
+        .and_then(|v| u32::try_from(v).map_err(|_| format!("{name} {} is out of range", num(word))))
 }
 
 fn parse_mss(word: &str, name: &str) -> Result<u16, String> {
     parse_number(word, name, u64::from(MSS_MIN), u64::from(MSS_MAX))
-        .and_then(|v| u16::try_from(v).map_err(|_| format!("{name} {word} is out of range")))
+        .and_then(|v| u16::try_from(v).map_err(|_| format!("{name} {} is out of range", num(word))))
 }
 
 fn parse_percentile(word: &str) -> Result<f64, String> {
@@ -312,7 +323,8 @@ fn parse_percentile(word: &str) -> Result<f64, String> {
         Ok(p)
     } else {
         Err(format!(
-            "target percentile {word} is out of range: must be greater than 0 and at most 100"
+            "target percentile {} is out of range: must be greater than 0 and at most 100",
+            num(word)
         ))
     }
 }
