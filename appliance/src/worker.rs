@@ -371,10 +371,8 @@ impl<P: PacketIo> Worker<P> {
                 _ => {}
             }
         }
-        let t = match h.l4 {
-            L4::Tcp(t) => t,
-            _ => t,
-        };
+        // After an MSS insertion `h` describes the grown header.
+        let t = h.tcp().copied().unwrap_or(t);
         let wire_len = buf.data().len();
         let f = self.flows.get_mut(idx);
         let client_next = f.dir[Dir::FromClient.index()].next_seq;

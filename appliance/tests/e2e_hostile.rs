@@ -64,18 +64,7 @@ fn eventually(secs: u64, f: impl Fn() -> bool) -> bool {
 fn hostile_traffic_is_counted_and_valid_flows_pass_unchanged() {
     let dir = scratch("hostile");
     let input = dir.join("hostile.pcap");
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("appliance/tests/data/hostile.py"))
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hostile.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let exp: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let exp = generate_pcap("hostile.py", &input);
     let n = exp["frames"].as_u64().unwrap();
     let (app, sock) = start_on_pcap(
         &dir,

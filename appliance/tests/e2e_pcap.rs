@@ -97,18 +97,7 @@ fn every_frame_comes_out_unchanged_in_order() {
 fn mixed_and_malformed_traffic_is_counted_by_reason() {
     let dir = scratch("pcap-mixed");
     let c_in = dir.join("mixed.pcap");
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("appliance/tests/data/mixed.py"))
-        .arg(&c_in)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mixed.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kinds: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let kinds = generate_pcap("mixed.py", &c_in);
     let k = |n: &str| kinds[n].as_u64().unwrap();
     let s_in = dir.join("empty.pcap");
     pcap::write_file(&s_in, std::iter::empty()).unwrap();

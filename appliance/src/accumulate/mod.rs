@@ -229,9 +229,6 @@ struct CaptureSink<B> {
 /// the traffic log record goes without the summary (counted).
 const MAX_INFO: usize = 1 << 18;
 
-/// What happened to a session's ClientHello, for the log.
-const ACK_FLAGS: u8 = craft::ACK;
-
 /// A worker's accumulator.
 pub struct Accumulator<B: Frame> {
     sessions: Sessions,
@@ -401,17 +398,28 @@ impl<B: Frame> Accumulator<B> {
             return Some(buf);
         }
         let f = flows.get_mut(fidx);
-        let sidx = match self.session_of(fidx) {
+        // The flow's flag says whether a session exists: no lookup for the others.
+        let existing = if f.has(flag::ACCUMULATING) {
+            self.session_of(fidx)
+        } else {
+            None
+        };
+        let sidx = match existing {
             Some(s) => s,
             None => {
-                if f.has(flag::ACC_DONE) || !live.accumulate || !live.ports.contains(t.dst_port) {
+                if f.has(flag::ACC_DONE) || !live.accumulate {
+                    return Some(buf);
+                }
+                if !live.ports.contains(t.dst_port) {
+                    // Not an inspected port (the set changes only with a restart): decided.
+                    f.set(flag::ACC_DONE);
                     return Some(buf);
                 }
                 if !f.has(flag::HANDSHAKE_BOTH) {
                     // Acknowledging for a server we cannot see would cause ACK storms.
                     f.set(flag::ACC_DONE);
                     self.counters.acc.one_sided.inc();
-                    self.note(fidx, f.id, "one-sided", None);
+                    self.note(fidx, "one-sided", None);
                     return Some(buf);
                 }
                 if !self.capacity.reserve(live.packetlimit as u32) || self.free_sessions.is_empty()
@@ -420,7 +428,7 @@ impl<B: Frame> Accumulator<B> {
                         OnCapacity::Bypass => {
                             self.counters.acc.capacity_bypassed.inc();
                             f.set(flag::ACC_DONE);
-                            self.note(fidx, f.id, "capacity-bypass", None);
+                            self.note(fidx, "capacity-bypass", None);
                             return Some(buf);
                         }
                         OnCapacity::Reset => {
@@ -435,7 +443,7 @@ impl<B: Frame> Accumulator<B> {
                                 EndReason::AccumulationCapacity,
                                 &self.counters,
                             );
-                            self.note(fidx, f.id, "capacity-reset", None);
+                            self.note(fidx, "capacity-reset", None);
                             return None;
                         }
                     }
@@ -562,7 +570,6 @@ impl<B: Frame> Accumulator<B> {
                 self.counters.acc.non_tls.inc();
                 self.note(
                     fidx,
-                    flows.get(fidx).id,
                     if matches!(verdict, Verdict::Sslv2) {
                         "sslv2"
                     } else {
@@ -578,7 +585,6 @@ impl<B: Frame> Accumulator<B> {
                 self.counters.acc.parse_errors.inc();
                 self.note(
                     fidx,
-                    flows.get(fidx).id,
                     "malformed",
                     Some(format!("TLS framing: {}", m.name())),
                 );
@@ -677,7 +683,7 @@ impl<B: Frame> Accumulator<B> {
                             self.sessions.0[s as usize].last_ack,
                             EndReason::ReleaseTimeout,
                         );
-                        self.note(fidx, flows.get(fidx).id, "release-timeout", None);
+                        self.note(fidx, "release-timeout", None);
                         self.finish(flows, s);
                     } else {
                         self.retransmit(io, s);
@@ -729,7 +735,7 @@ impl<B: Frame> Accumulator<B> {
                     OnLimit::Release => {
                         let fidx = sess.flow;
                         flows.get_mut(fidx).set(flag::ACC_DONE);
-                        self.note(fidx, flows.get(fidx).id, "shutdown-release", None);
+                        self.note(fidx, "shutdown-release", None);
                         self.release(io, flows, s, live, true, false);
                         self.finish(flows, s);
                     }
@@ -742,7 +748,7 @@ impl<B: Frame> Accumulator<B> {
                             self.sessions.0[s as usize].base,
                             EndReason::Shutdown,
                         );
-                        self.note(fidx, flows.get(fidx).id, "shutdown-reset", None);
+                        self.note(fidx, "shutdown-reset", None);
                         self.finish(flows, s);
                     }
                 },
@@ -903,11 +909,10 @@ impl<B: Frame> Accumulator<B> {
             self.counters.acc.hello_bytes_max.set(wire as u64);
         }
         self.counters.acc.completed.inc();
-        let id = flows.get(fidx).id;
         let Some(info) = parsed else {
             self.counters.acc.parse_errors.inc();
             flows.get_mut(fidx).set(flag::ACC_DONE);
-            self.note(fidx, id, "parse-error", None);
+            self.note(fidx, "parse-error", None);
             self.release(io, flows, sidx, live, false, false);
             return;
         };
@@ -960,7 +965,7 @@ impl<B: Frame> Accumulator<B> {
                 let fidx = self.sessions.0[sidx as usize].flow;
                 let sess = &self.sessions.0[sidx as usize];
                 let (client_side, base) = (sess.client_side, sess.base);
-                self.diag_limit(flows, sidx, why);
+                self.diag_limit(sidx, why);
                 self.capture(flows, sidx, Some(&buf), EndReason::AccumulationLimit);
                 reset_both(
                     io,
@@ -987,7 +992,7 @@ impl<B: Frame> Accumulator<B> {
         sidx: u32,
         why: Budget,
     ) {
-        self.diag_limit(flows, sidx, why);
+        self.diag_limit(sidx, why);
         let fidx = self.sessions.0[sidx as usize].flow;
         match live.on_limit {
             OnLimit::Release => {
@@ -1009,10 +1014,9 @@ impl<B: Frame> Accumulator<B> {
     }
 
     /// The diagnostic line and histogram entry of an over-budget session.
-    fn diag_limit(&mut self, flows: &FlowTable, sidx: u32, why: Budget) {
+    fn diag_limit(&mut self, sidx: u32, why: Budget) {
         let sess = &self.sessions.0[sidx as usize];
         let fidx = sess.flow;
-        let id = flows.get(fidx).id;
         let diag = match why {
             Budget::Packets(n) => format!("accumulating too many packets {n} max {}", sess.slots),
             Budget::Bytes(b) => format!(
@@ -1036,11 +1040,11 @@ impl<B: Frame> Accumulator<B> {
             Budget::Timeout => "hold-timeout",
             _ => "limit",
         };
-        self.note(fidx, id, result, Some(diag));
+        self.note(fidx, result, Some(diag));
     }
 
     /// Record a one-line outcome for the session's log record.
-    fn note(&mut self, fidx: u32, _id: u64, result: &'static str, diag: Option<String>) {
+    fn note(&mut self, fidx: u32, result: &'static str, diag: Option<String>) {
         let s = TlsSummary {
             accumulation: Some(result),
             diag,
@@ -1255,7 +1259,7 @@ fn send_ack<P: PacketIo>(
         reverse: true,
         seq: server.next_seq,
         ack: sess.base.wrapping_add(sess.acked),
-        flags: ACK_FLAGS,
+        flags: craft::ACK,
         window: server.window,
         timestamps: uses_ts.then_some((server.ts_val, client.ts_val)),
     };

@@ -550,3 +550,20 @@ impl Drop for Hugepages {
         }
     }
 }
+
+/// Run a pcap generator script of `tests/data` writing `out`; returns the JSON summary it
+/// prints on its last line.
+pub fn generate_pcap(script: &str, out: &Path) -> serde_json::Value {
+    let o = Command::new("python3")
+        .arg(repo().join("appliance/tests/data").join(script))
+        .arg(out)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).expect("JSON summary")
+}
