@@ -104,7 +104,7 @@ impl SessionRecord {
         let v4 = f.key.is_v4();
         SessionRecord {
             end_unix_ms,
-            session_id: f.id,
+            session_id: f.session_id(worker),
             worker,
             client: addr(&c, v4),
             client_port: cp,

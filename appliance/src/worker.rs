@@ -142,6 +142,8 @@ impl Default for Mailbox {
 
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
 const EXPIRE_BUDGET: usize = 1024;
+/// Flow-table slots a `show sessions` scan visits per loop.
+const QUERY_SLOTS_PER_POLL: u32 = 16_384;
 
 /// One worker: its queue on both ports and everything it owns.
 pub struct Worker<P: PacketIo> {
@@ -157,10 +159,48 @@ pub struct Worker<P: PacketIo> {
     /// configured) or only those with a diagnostic.
     log: Option<(Arc<ArrayQueue<SessionRecord>>, bool)>,
     mailbox: Arc<Mailbox>,
+    /// A `show sessions` being answered: the query, the next slot to scan, what was found.
+    query: Option<(SessionQuery, u32, Vec<serde_json::Value>)>,
     on_table_full: OnTableFull,
     malformed: MalformedAction,
     wall_epoch_ms: u64,
     rx: Vec<P::Buf>,
+    /// What the first pass over a burst learnt about each frame (`BURST` entries, reused).
+    pre: Box<[Pre]>,
+}
+
+/// A frame's headers and flow key, from the first pass over a burst.
+#[derive(Default)]
+pub(crate) struct Pre {
+    headers: packet::Headers,
+    /// Why the frame did not parse (then `headers` is partial).
+    error: Option<ParseError>,
+    /// The flow key and whether the frame's source is its `a` side (None: no flow: not IP, a
+    /// fragment, malformed).
+    key: Option<(FlowKey, bool)>,
+    hash: u64,
+}
+
+impl Pre {
+    /// Fill in place (no `Headers` moved through the stack: the datapath's hottest copy).
+    #[inline]
+    fn fill(&mut self, frame: &[u8]) {
+        self.error = packet::parse_into(frame, &mut self.headers).err();
+        match self
+            .error
+            .is_none()
+            .then(|| FlowKey::from_headers_hashed(&self.headers))
+        {
+            Some(Some((k, src_is_a, hash))) => {
+                self.key = Some((k, src_is_a));
+                self.hash = hash;
+            }
+            _ => {
+                self.key = None;
+                self.hash = 0;
+            }
+        }
+    }
 }
 
 impl<P: PacketIo> Worker<P> {
@@ -185,10 +225,12 @@ impl<P: PacketIo> Worker<P> {
             flows: FlowTable::new(cfg.flow_capacity, cfg.id, cfg.timeouts),
             log,
             mailbox: cfg.mailbox.clone(),
+            query: None,
             on_table_full: cfg.on_table_full,
             malformed: cfg.malformed,
             wall_epoch_ms: cfg.wall_epoch_ms,
             rx: Vec::with_capacity(BURST),
+            pre: (0..BURST).map(|_| Pre::default()).collect(),
         }
     }
 
@@ -210,12 +252,32 @@ impl<P: PacketIo> Worker<P> {
             }
             total += n;
             let mut bytes = 0u64;
+            // Three passes over the burst so that the flow lookups' cache misses overlap
+            // instead of stalling each packet in turn: parse every frame and start loading its
+            // hash bucket; then start loading the flow each bucket points to; then process.
+            for buf in &self.rx {
+                flow::prefetch(buf.data().as_ptr());
+            }
+            for (buf, p) in self.rx.iter().zip(self.pre.iter_mut()) {
+                let data = buf.data();
+                bytes += data.len() as u64;
+                p.fill(data);
+                if p.key.is_some() {
+                    self.flows.prefetch_bucket(p.hash);
+                }
+            }
+            for p in &self.pre[..n] {
+                if p.key.is_some() {
+                    self.flows.prefetch_flow(p.hash);
+                }
+            }
             let mut rx = std::mem::take(&mut self.rx);
-            for buf in rx.drain(..) {
-                bytes += buf.data().len() as u64;
-                self.process(side, buf, now_ms);
+            let pre = std::mem::take(&mut self.pre);
+            for (buf, p) in rx.drain(..).zip(pre.iter()) {
+                self.process(side, buf, p, now_ms);
             }
             self.rx = rx;
+            self.pre = pre;
             let c = &self.counters.base;
             match side {
                 Side::Client => {
@@ -230,10 +292,7 @@ impl<P: PacketIo> Worker<P> {
         }
         self.acc
             .poll_timers(&mut self.io, &self.live, &mut self.flows, now_ms);
-        if let Some(q) = self.mailbox.queries.pop() {
-            let reply = self.sessions(&q, now_ms);
-            let _ = self.mailbox.replies.push(reply);
-        }
+        self.answer_queries(now_ms);
         self.io.flush();
         self.expire(now_ms);
         let c = &self.counters.base;
@@ -262,10 +321,10 @@ impl<P: PacketIo> Worker<P> {
     }
 
     #[inline]
-    fn process(&mut self, from: Side, mut buf: P::Buf, now_ms: u64) {
-        let mut h = match packet::parse(buf.data()) {
-            Ok(h) => h,
-            Err(e) => {
+    fn process(&mut self, from: Side, mut buf: P::Buf, pre: &Pre, now_ms: u64) {
+        let mut h = match pre.error {
+            None => &pre.headers,
+            Some(e) => {
                 self.counters.malformed[e.index()].inc();
                 match self.malformed {
                     MalformedAction::Drop => {
@@ -313,10 +372,10 @@ impl<P: PacketIo> Worker<P> {
                 None
             }
         };
-        let Some((key, src_is_a)) = FlowKey::from_headers(&h) else {
+        let Some((key, src_is_a)) = pre.key else {
             return self.forward(from, buf);
         };
-        let hash = key.hash();
+        let hash = pre.hash;
         let wire_len = buf.data().len();
 
         let Some(t) = tcp else {
@@ -343,10 +402,14 @@ impl<P: PacketIo> Worker<P> {
         };
         let dir = self.flows.get(idx).dir_of(src_is_a);
 
+        // A SYN's headers are copied: MSS fixup may grow its TCP header.
+        let mut syn_headers;
         if t.flags.syn() {
+            syn_headers = *h;
             let policy = self.live.mss[from.other().index()];
             let len = buf.data().len();
-            let fx = mss::fixup(buf.with_tailroom(), len, &mut h, &policy);
+            let fx = mss::fixup(buf.with_tailroom(), len, &mut syn_headers, &policy);
+            h = &syn_headers;
             if fx.frame_len != len && !buf.set_len(fx.frame_len) {
                 // Cannot happen (fixup only grows within the tailroom it was given); keep the
                 // frame consistent by dropping it rather than sending a half-edited packet.
@@ -398,7 +461,7 @@ impl<P: PacketIo> Worker<P> {
                     &mut self.flows,
                     idx,
                     from,
-                    &h,
+                    h,
                     buf,
                     client_next,
                     now_ms,
@@ -409,7 +472,7 @@ impl<P: PacketIo> Worker<P> {
             }
         } else if f.has(flag::ACCUMULATING) {
             self.acc
-                .on_server(&mut self.io, &self.live, &mut self.flows, idx, &h, now_ms);
+                .on_server(&mut self.io, &self.live, &mut self.flows, idx, h, now_ms);
         }
         self.forward(from, buf)
     }
@@ -576,10 +639,38 @@ impl<P: PacketIo> Worker<P> {
         self.counters.base.flows_active.set(0);
     }
 
-    /// The live sessions for `show sessions` (a control request, not the packet path).
-    fn sessions(&self, q: &SessionQuery, now_ms: u64) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        for (idx, f) in self.flows.iter_indexed() {
+    /// Work on `show sessions`: a slice of the flow table per poll, so a large table is
+    /// scanned without stalling the packet path; the reply goes out when the scan is done.
+    fn answer_queries(&mut self, now_ms: u64) {
+        if self.query.is_none() {
+            match self.mailbox.queries.pop() {
+                Some(q) => self.query = Some((q, 0, Vec::new())),
+                None => return,
+            }
+        }
+        let Some((q, from, mut out)) = self.query.take() else {
+            return;
+        };
+        let next = self.sessions(&q, from, &mut out, now_ms);
+        match next {
+            Some(n) if out.len() < q.limit => self.query = Some((q, n, out)),
+            _ => {
+                let _ = self.mailbox.replies.push(out);
+            }
+        }
+    }
+
+    /// The live sessions among one slice of slots for `show sessions`; where the next slice
+    /// starts.
+    fn sessions(
+        &self,
+        q: &SessionQuery,
+        from: u32,
+        out: &mut Vec<serde_json::Value>,
+        now_ms: u64,
+    ) -> Option<u32> {
+        let (it, next) = self.flows.scan(from, QUERY_SLOTS_PER_POLL);
+        for (idx, f) in it {
             if out.len() >= q.limit {
                 break;
             }
@@ -595,7 +686,7 @@ impl<P: PacketIo> Worker<P> {
             let rec = SessionRecord::from_flow(f, self.id, 0);
             let age = (now_ms as u32).wrapping_sub(f.start_ms);
             out.push(serde_json::json!({
-                "session_id": f.id,
+                "session_id": f.session_id(self.id),
                 "worker": self.id,
                 "proto": rec.proto,
                 "client": std::net::SocketAddr::new(rec.client, rec.client_port).to_string(),
@@ -611,7 +702,7 @@ impl<P: PacketIo> Worker<P> {
                 "sni": sni,
             }));
         }
-        out
+        next
     }
 
     /// Send the held packets of sessions the appliance ends itself to a capture writer.

@@ -345,7 +345,7 @@ impl<B: Frame> Accumulator<B> {
         };
         let sess = &self.sessions.0[sidx as usize];
         let fidx = sess.flow;
-        let id = flows.get(fidx).id;
+        let id = flows.session_id(fidx);
         let mut job = CaptureJob::new(id, reason.name(), epoch + self.now_ms);
         let mut n = sess.head;
         while n != NIL {

@@ -20,6 +20,25 @@ impl FlowKey {
     /// The key of an IP packet and whether its source is `a`. None for non-IP and fragments.
     #[inline]
     pub fn from_headers(h: &Headers) -> Option<(FlowKey, bool)> {
+        Self::from_headers_hashed(h).map(|(k, src_is_a, _)| (k, src_is_a))
+    }
+
+    /// A fast 64-bit hash of the key (multiply-rotate over its words). Symmetric because the
+    /// key is canonical.
+    #[inline]
+    pub fn hash(&self) -> u64 {
+        mix(
+            &self.a,
+            &self.b,
+            tail(self.port_a, self.port_b, self.vlan, self.proto),
+        )
+    }
+
+    /// `from_headers` and the key's `hash`, computed from the values before they are stored
+    /// (hashing the key just written would load it back in wider words than were stored,
+    /// which stalls the CPU on every packet).
+    #[inline]
+    pub fn from_headers_hashed(h: &Headers) -> Option<(FlowKey, bool, u64)> {
         let (sp, dp) = match h.l4 {
             L4::Tcp(t) => (t.src_port, t.dst_port),
             L4::Udp { src_port, dst_port } => (src_port, dst_port),
@@ -31,60 +50,81 @@ impl FlowKey {
         }
         let src_is_a = (h.src, sp) <= (h.dst, dp);
         let (a, pa, b, pb) = if src_is_a {
-            (h.src, sp, h.dst, dp)
+            (&h.src, sp, &h.dst, dp)
         } else {
-            (h.dst, dp, h.src, sp)
+            (&h.dst, dp, &h.src, sp)
         };
-        Some((
-            FlowKey {
-                a,
-                b,
-                port_a: pa,
-                port_b: pb,
-                vlan: h.vlan_outer,
-                proto: h.l4_proto,
-                _pad: 0,
-            },
-            src_is_a,
-        ))
-    }
-
-    /// A fast 64-bit hash of the key (multiply-rotate over its words). Symmetric because the
-    /// key is canonical.
-    #[inline]
-    pub fn hash(&self) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let w = |b: &[u8; 16], i: usize| {
-            u64::from_le_bytes([
-                b[i],
-                b[i + 1],
-                b[i + 2],
-                b[i + 3],
-                b[i + 4],
-                b[i + 5],
-                b[i + 6],
-                b[i + 7],
-            ])
+        let hash = mix(a, b, tail(pa, pb, h.vlan_outer, h.l4_proto));
+        let key = FlowKey {
+            a: *a,
+            b: *b,
+            port_a: pa,
+            port_b: pb,
+            vlan: h.vlan_outer,
+            proto: h.l4_proto,
+            _pad: 0,
         };
-        let tail = (self.port_a as u64)
-            | (self.port_b as u64) << 16
-            | (self.vlan as u64) << 32
-            | (self.proto as u64) << 48;
-        let mut h = 0u64;
-        for x in [
-            w(&self.a, 0),
-            w(&self.a, 8),
-            w(&self.b, 0),
-            w(&self.b, 8),
-            tail,
-        ] {
-            h = (h ^ x).wrapping_mul(K).rotate_left(29);
-        }
-        h ^ (h >> 32)
+        Some((key, src_is_a, hash))
     }
 
     /// Whether the key is IPv4 (addresses are IPv4-mapped).
     pub fn is_v4(&self) -> bool {
         self.a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+    }
+}
+
+#[inline(always)]
+fn tail(port_a: u16, port_b: u16, vlan: u16, proto: u8) -> u64 {
+    (port_a as u64) | (port_b as u64) << 16 | (vlan as u64) << 32 | (proto as u64) << 48
+}
+
+#[inline(always)]
+fn mix(a: &[u8; 16], b: &[u8; 16], tail: u64) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let w = |x: &[u8; 16], i: usize| {
+        u64::from_le_bytes([
+            x[i],
+            x[i + 1],
+            x[i + 2],
+            x[i + 3],
+            x[i + 4],
+            x[i + 5],
+            x[i + 6],
+            x[i + 7],
+        ])
+    };
+    let mut h = 0u64;
+    for x in [w(a, 0), w(a, 8), w(b, 0), w(b, 8), tail] {
+        h = (h ^ x).wrapping_mul(K).rotate_left(29);
+    }
+    h ^ (h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{fixtures as fx, parse};
+
+    #[test]
+    fn hashed_key_matches_key_and_hash_both_ways() {
+        for (fwd, rev) in [
+            (&fx::V4_SYN[..], &fx::V4_SYNACK_NO_MSS[..]),
+            (&fx::V6_VLAN_SYN[..], &fx::V6_VLAN_SYNACK_NO_MSS[..]),
+        ] {
+            let fwd = parse(fwd).unwrap();
+            let rev = parse(rev).unwrap();
+            let (k1, a1, h1) = FlowKey::from_headers_hashed(&fwd).unwrap();
+            let (k2, a2, h2) = FlowKey::from_headers_hashed(&rev).unwrap();
+            assert_eq!(FlowKey::from_headers(&fwd), Some((k1, a1)));
+            assert_eq!(FlowKey::from_headers(&rev), Some((k2, a2)));
+            assert_eq!((k1, h1), (k2, h2));
+            assert_ne!(a1, a2);
+            assert_eq!(h1, k1.hash());
+        }
+        let v4 = FlowKey::from_headers_hashed(&parse(&fx::V4_SYN).unwrap()).unwrap();
+        let qinq = FlowKey::from_headers_hashed(&parse(&fx::QINQ_V4_SYN).unwrap()).unwrap();
+        assert_ne!(v4.0, qinq.0, "the outer VLAN is part of the key");
+        assert_ne!(v4.2, qinq.2);
+        assert_eq!(qinq.2, qinq.0.hash());
     }
 }

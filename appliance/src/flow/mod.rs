@@ -7,7 +7,7 @@ pub mod tcp;
 pub mod wheel;
 
 pub use key::FlowKey;
-pub use table::{flag, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState};
+pub use table::{flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState};
 pub use wheel::{Wheel, TICK_MS};
 
 use serde::Deserialize;

@@ -11,32 +11,42 @@ pub const TICK_MS: u64 = 100;
 pub const BUCKETS: usize = 4096;
 pub(crate) const NIL: u32 = u32::MAX;
 
-const UNLINKED: u16 = u16::MAX;
+/// `Links::prev` of a flow that is not in the wheel.
+const UNLINKED: u32 = u32::MAX;
+/// `Links::prev` of the first flow of a bucket: this bit plus the bucket number. Slab indices
+/// stay below it (flow and session capacities are far smaller).
+const HEAD: u32 = 1 << 31;
 
-/// Links of one flow in the wheel (stored in the flow). 14 bytes.
+/// Links of one flow in the wheel (stored in the flow). 12 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Links {
     pub next: u32,
-    pub prev: u32,
-    /// Tick at which the flow must expire.
+    /// The previous flow in the bucket, `HEAD | bucket` for the first one, `UNLINKED` when the
+    /// flow is in no bucket.
+    prev: u32,
+    /// Tick at which the flow must expire. The bucket it is linked in fires no later than the
+    /// deadline as it was when linked, so a later deadline needs no move.
     pub deadline: u32,
-    /// Bucket the flow is linked in (`UNLINKED` when none). Its bucket fires no later than
-    /// `deadline` as it was when linked, so a later deadline needs no move.
-    bucket: u16,
 }
 
 impl Default for Links {
     fn default() -> Self {
         Links {
             next: NIL,
-            prev: NIL,
+            prev: UNLINKED,
             deadline: 0,
-            bucket: UNLINKED,
         }
     }
 }
 
-const _: () = assert!(BUCKETS <= UNLINKED as usize);
+impl Links {
+    #[inline]
+    fn linked(&self) -> bool {
+        self.prev != UNLINKED
+    }
+}
+
+const _: () = assert!(BUCKETS < HEAD as usize);
 
 /// The wheel's bucket heads and cursor. The links live in the flows; every method takes the
 /// slab of links as a closure-free `&mut [L]` through the `HasLinks` trait.
@@ -64,17 +74,23 @@ impl Wheel {
         }
     }
 
+    /// Memory of the bucket heads, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.heads.len() * std::mem::size_of::<u32>()
+    }
+
     /// Set the flow's deadline; link it now only if it is not linked or its bucket fires too
     /// late for the new deadline.
     #[inline]
     pub fn arm<S: HasLinks>(&mut self, slab: &mut S, idx: u32, deadline: u32) {
+        debug_assert!(idx < HEAD);
         let deadline = deadline.max(self.cursor);
         let l = slab.links(idx);
-        if l.bucket != UNLINKED && l.deadline <= deadline {
-            l.deadline = deadline;
-            return; // its bucket fires early enough; re-armed lazily then
-        }
-        if l.bucket != UNLINKED {
+        if l.linked() {
+            if l.deadline <= deadline {
+                l.deadline = deadline;
+                return; // its bucket fires early enough; re-armed lazily then
+            }
             self.unlink(slab, idx);
         }
         self.link(slab, idx, deadline);
@@ -86,9 +102,8 @@ impl Wheel {
         {
             let l = slab.links(idx);
             l.next = head;
-            l.prev = NIL;
+            l.prev = HEAD | b as u32;
             l.deadline = tick;
-            l.bucket = b as u16;
         }
         if head != NIL {
             slab.links(head).prev = idx;
@@ -99,21 +114,20 @@ impl Wheel {
     /// Remove a flow from the wheel (when it is deleted for another reason than expiry).
     pub fn unlink<S: HasLinks>(&mut self, slab: &mut S, idx: u32) {
         let l = *slab.links(idx);
-        if l.bucket == UNLINKED {
+        if !l.linked() {
             return;
         }
-        if l.prev != NIL {
-            slab.links(l.prev).next = l.next;
+        if l.prev & HEAD != 0 {
+            self.heads[(l.prev & !HEAD) as usize] = l.next;
         } else {
-            self.heads[l.bucket as usize] = l.next;
+            slab.links(l.prev).next = l.next;
         }
         if l.next != NIL {
             slab.links(l.next).prev = l.prev;
         }
         let l = slab.links(idx);
         l.next = NIL;
-        l.prev = NIL;
-        l.bucket = UNLINKED;
+        l.prev = UNLINKED;
     }
 
     /// Advance to `now_tick`, calling `expired(idx)` for each flow whose deadline has passed
@@ -142,11 +156,11 @@ impl Wheel {
                 {
                     let m = slab.links(idx);
                     m.next = NIL;
-                    m.prev = NIL;
-                    m.bucket = UNLINKED;
+                    m.prev = UNLINKED;
                 }
                 if l.next != NIL {
-                    slab.links(l.next).prev = NIL;
+                    // First of the detached rest (which `reattach` may put back in bucket b).
+                    slab.links(l.next).prev = HEAD | b as u32;
                 }
                 if l.deadline <= now_tick {
                     n += 1;

@@ -30,7 +30,7 @@ pub use error::ParseError;
 pub use ethernet::{EtherType, Frame as EthernetFrame};
 pub use ipv4::Packet as Ipv4Packet;
 pub use ipv6::Packet as Ipv6Packet;
-pub use parse::{parse, Headers, MssOption, TcpInfo, Timestamps, L3, L4};
+pub use parse::{parse, parse_into, Headers, MssOption, TcpInfo, Timestamps, L3, L4};
 pub use tcp::{Packet as TcpPacket, TcpFlags, TcpOption, TcpOptions};
 pub use vlan::Tag as VlanTag;
 
