@@ -255,9 +255,6 @@ impl<P: PacketIo> Worker<P> {
             // Three passes over the burst so that the flow lookups' cache misses overlap
             // instead of stalling each packet in turn: parse every frame and start loading its
             // hash bucket; then start loading the flow each bucket points to; then process.
-            for buf in &self.rx {
-                flow::prefetch(buf.data().as_ptr());
-            }
             for (buf, p) in self.rx.iter().zip(self.pre.iter_mut()) {
                 let data = buf.data();
                 bytes += data.len() as u64;
@@ -350,7 +347,7 @@ impl<P: PacketIo> Worker<P> {
             packet::L3::Ipv4 => c.ipv4.inc(),
             packet::L3::Ipv6 => c.ipv6.inc(),
         }
-        let tcp = match h.l4 {
+        let tcp = match &h.l4 {
             L4::Tcp(t) => {
                 c.tcp.inc();
                 Some(t)
@@ -372,9 +369,10 @@ impl<P: PacketIo> Worker<P> {
                 None
             }
         };
-        let Some((key, src_is_a)) = pre.key else {
+        let Some((key, src_is_a)) = &pre.key else {
             return self.forward(from, buf);
         };
+        let src_is_a = *src_is_a;
         let hash = pre.hash;
         let wire_len = buf.data().len();
 
@@ -394,7 +392,7 @@ impl<P: PacketIo> Worker<P> {
             return self.forward(from, buf);
         };
 
-        let Some(idx) = self.flow_for(&key, hash, now_ms, from, src_is_a, Some(&t)) else {
+        let Some(idx) = self.flow_for(key, hash, now_ms, from, src_is_a, Some(t)) else {
             if t.flags.rst() || self.on_table_full == OnTableFull::Pass {
                 return self.forward(from, buf);
             }
@@ -435,7 +433,7 @@ impl<P: PacketIo> Worker<P> {
             }
         }
         // After an MSS insertion `h` describes the grown header.
-        let t = h.tcp().copied().unwrap_or(t);
+        let t = h.tcp().unwrap_or(t);
         let wire_len = buf.data().len();
         let f = self.flows.get_mut(idx);
         let client_next = f.dir[Dir::FromClient.index()].next_seq;
@@ -448,7 +446,7 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         }
-        if !flow::tcp::on_segment(f, dir, &t, wire_len) {
+        if !flow::tcp::on_segment(f, dir, t, wire_len) {
             self.counters.base.rst_out_of_window.inc();
         }
         self.flows.touch(idx, now_ms);
