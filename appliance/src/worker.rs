@@ -378,7 +378,7 @@ impl<P: PacketIo> Worker<P> {
 
         let Some(t) = tcp else {
             // Non-TCP: one flow per 5-tuple, aged by the non-TCP timeout.
-            match self.flow_for(&key, hash, now_ms, from, src_is_a, None) {
+            match self.flow_for(key, hash, now_ms, from, src_is_a, None) {
                 Some(idx) => {
                     let f = self.flows.get_mut(idx);
                     let d = f.dir_of(src_is_a).index();
