@@ -551,7 +551,7 @@ impl<P: PacketIo> Worker<P> {
         flows.expire(now_ms, EXPIRE_BUDGET, |idx, f| {
             acc.on_flow_removed(idx);
             let info = acc.take_info(idx);
-            emit_record(
+            let unsent = emit_record(
                 counters,
                 log,
                 id,
@@ -561,13 +561,16 @@ impl<P: PacketIo> Worker<P> {
                 EndReason::AgedOut,
                 now_ms,
                 false,
-            )
+            );
+            if let Some(s) = unsent {
+                acc.recycle(s);
+            }
         });
     }
 
     /// A session removed from the table for a reason already recorded in it (or aged out).
     fn emit(&mut self, f: Flow, info: Option<Box<crate::record::TlsSummary>>, now_ms: u64) {
-        emit_record(
+        let unsent = emit_record(
             &self.counters,
             &self.log,
             self.id,
@@ -578,6 +581,9 @@ impl<P: PacketIo> Worker<P> {
             now_ms,
             false,
         );
+        if let Some(s) = unsent {
+            self.acc.recycle(s);
+        }
     }
 
     /// Poll until `stop` is set, then drain: keep polling until both sides are quiet for a
@@ -622,6 +628,7 @@ impl<P: PacketIo> Worker<P> {
         flows.drain(|idx, f| {
             acc.on_flow_removed(idx);
             let info = acc.take_info(idx);
+            // At shutdown nothing is recycled: the summaries are dropped.
             emit_record(
                 counters,
                 log,
@@ -632,7 +639,7 @@ impl<P: PacketIo> Worker<P> {
                 EndReason::Shutdown,
                 now_ms,
                 true,
-            )
+            );
         });
         self.counters.base.flows_active.set(0);
     }
@@ -735,6 +742,7 @@ impl<P: PacketIo> Worker<P> {
 }
 
 /// Count a removed session by its end reason and hand its record to the control thread.
+/// Returns the session's ClientHello summary when no record took it, for recycling.
 #[allow(clippy::too_many_arguments)]
 fn emit_record(
     counters: &WorkerCounters,
@@ -746,17 +754,17 @@ fn emit_record(
     default_reason: EndReason,
     now_ms: u64,
     wait: bool,
-) {
+) -> Option<Box<crate::record::TlsSummary>> {
     if f.has(flag::LOGGED) {
-        return;
+        return tls;
     }
     f.end_with(default_reason);
     let reason = f.end_reason().unwrap_or(default_reason);
     counters.ended[reason.index()].inc();
-    let Some((q, every)) = log else { return };
+    let Some((q, every)) = log else { return tls };
     // Without a traffic log only the sessions with a diagnostic go to the control thread.
     if !*every && !tls.as_ref().is_some_and(|t| t.diag.is_some()) {
-        return;
+        return tls;
     }
     let mut rec = SessionRecord::from_flow(&f, worker, wall_epoch_ms + now_ms);
     rec.tls = tls;
@@ -764,16 +772,19 @@ fn emit_record(
         match q.push(rec) {
             Ok(()) => {
                 counters.base.log_records.inc();
-                return;
+                return None;
             }
             Err(r) if wait && attempt < 999 => {
                 rec = r;
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
-            Err(_) => break,
+            Err(mut r) => {
+                counters.base.log_queue_full.inc();
+                return r.tls.take();
+            }
         }
     }
-    counters.base.log_queue_full.inc();
+    None
 }
 
 /// In-memory `PacketIo` for unit tests: frames are `Vec<u8>` with spare length as tailroom.

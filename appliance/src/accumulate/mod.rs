@@ -228,6 +228,8 @@ struct CaptureSink<B> {
 /// Most sessions whose ClientHello summary a worker keeps until the session ends; beyond it
 /// the traffic log record goes without the summary (counted).
 const MAX_INFO: usize = 1 << 18;
+/// Recycled summaries kept per worker.
+const SPARE_SUMMARIES: usize = 1024;
 
 /// A worker's accumulator.
 pub struct Accumulator<B: Frame> {
@@ -242,6 +244,12 @@ pub struct Accumulator<B: Frame> {
     counters: Arc<WorkerCounters>,
     /// ClientHello summaries by flow index, until the flow's record is written.
     info: HashMap<u32, Box<TlsSummary>>,
+    /// Recycled summaries and parsed hellos (see `recycle`), at most `SPARE_SUMMARIES` each.
+    /// Boxed on purpose: the boxes themselves are what is recycled.
+    #[allow(clippy::vec_box)]
+    spare_summaries: Vec<Box<TlsSummary>>,
+    #[allow(clippy::vec_box)]
+    spare_hellos: Vec<Box<tls::ClientHelloInfo>>,
     scratch: Vec<u8>,
     /// Worker time of the call in progress (for re-arming a flow's timeout).
     now_ms: u64,
@@ -312,6 +320,8 @@ impl<B: Frame> Accumulator<B> {
             capacity,
             counters,
             info: HashMap::with_capacity(1024),
+            spare_summaries: Vec::with_capacity(SPARE_SUMMARIES),
+            spare_hellos: Vec::with_capacity(SPARE_SUMMARIES),
             scratch: vec![0; crate::config::MAX_BYTES_MAX as usize + 4],
             now_ms: 0,
             captures: None,
@@ -900,25 +910,30 @@ impl<B: Frame> Accumulator<B> {
         }
         let segments = sess.held as u32;
         let limit = live.max_bytes as usize + 4;
-        let parsed = tls::copy_hello(chunks[..k].iter().copied(), &mut self.scratch[..limit])
-            .ok()
-            .and_then(|len| tls::parse_client_hello(&self.scratch[..len]).ok());
+        // Into a recycled summary: no allocation per session once the pools are warm.
+        let mut hello = self.spare_hellos.pop().unwrap_or_default();
+        let parsed = match tls::copy_hello(chunks[..k].iter().copied(), &mut self.scratch[..limit])
+        {
+            Ok(len) => tls::parse_client_hello_into(&self.scratch[..len], &mut hello).is_ok(),
+            Err(_) => false,
+        };
         let wire = span.stream_bytes;
         self.counters.hist.record(segments, wire);
         if wire as u64 > self.counters.acc.hello_bytes_max.get() {
             self.counters.acc.hello_bytes_max.set(wire as u64);
         }
         self.counters.acc.completed.inc();
-        let Some(info) = parsed else {
+        if !parsed {
+            self.spare_hellos.push(hello);
             self.counters.acc.parse_errors.inc();
             flows.get_mut(fidx).set(flag::ACC_DONE);
             self.note(fidx, "parse-error", None);
             self.release(io, flows, sidx, live, false, false);
             return;
         };
-        let action = live.policy.decide(info.sni.as_deref());
+        let action = live.policy.decide(hello.sni.as_deref());
 
-        let mut summary = hello_summary(info, span.records, segments, wire);
+        let mut summary = hello_summary(hello, span.records, segments, wire);
         match action {
             Action::Allow => {
                 self.counters.acc.policy_allowed.inc();
@@ -1061,8 +1076,24 @@ impl<B: Frame> Accumulator<B> {
         match self.info.get_mut(&fidx) {
             Some(old) => old.merge(s),
             None => {
-                self.info.insert(fidx, Box::new(s));
+                let mut b = self.spare_summaries.pop().unwrap_or_default();
+                *b = s;
+                self.info.insert(fidx, b);
             }
+        }
+    }
+
+    /// Take back a summary nobody needed (no traffic log, no diagnostic): its boxes and the
+    /// hello's vectors serve the next sessions instead of going back to the allocator.
+    pub fn recycle(&mut self, mut s: Box<TlsSummary>) {
+        if let Some(h) = s.hello.take() {
+            if self.spare_hellos.len() < SPARE_SUMMARIES {
+                self.spare_hellos.push(h);
+            }
+        }
+        if self.spare_summaries.len() < SPARE_SUMMARIES {
+            *s = TlsSummary::default();
+            self.spare_summaries.push(s);
         }
     }
 

@@ -37,13 +37,13 @@ pub fn group_name(g: u16) -> String {
 
 /// The worker's summary of an inspected ClientHello: the parsed hello moved in, no encoding.
 pub fn hello_summary(
-    info: ClientHelloInfo,
+    info: Box<ClientHelloInfo>,
     records: u32,
     segments: u32,
     wire_bytes: u32,
 ) -> TlsSummary {
     TlsSummary {
-        hello: Some(Box::new(info)),
+        hello: Some(info),
         records,
         segments,
         wire_bytes,

@@ -102,7 +102,7 @@ pub struct PskSummary {
 }
 
 /// What we extract from a ClientHello.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ClientHelloInfo {
     /// Length of the whole handshake message, header included.
     pub message_len: usize,
@@ -120,6 +120,8 @@ pub struct ClientHelloInfo {
     pub sni: Option<String>,
     /// ALPN protocol names in wire order (opaque bytes; see [`ClientHelloInfo::alpn_lossy`]).
     pub alpn: Vec<Vec<u8>>,
+    /// Names of `alpn` filled by the parse in progress (buffers beyond are reused).
+    alpn_used: usize,
     /// supported_versions values in wire order, GREASE included.
     pub supported_versions: Vec<u16>,
     /// supported_groups in wire order, GREASE included.
@@ -216,6 +218,15 @@ impl fmt::Display for HelloError {
 
 /// Parse a ClientHello handshake message (4-byte header + body, nothing after it).
 pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
+    let mut info = ClientHelloInfo::default();
+    parse_client_hello_into(msg, &mut info)?;
+    Ok(info)
+}
+
+/// [`parse_client_hello`] into a reused `ClientHelloInfo`: every field is overwritten, and
+/// its vectors keep their capacity, so a worker that recycles its summaries parses without
+/// allocating. On error `info` holds a partial parse.
+pub fn parse_client_hello_into(msg: &[u8], info: &mut ClientHelloInfo) -> Result<(), HelloError> {
     let header = msg
         .get(..HANDSHAKE_HEADER_LEN)
         .ok_or(HelloError::Truncated)?;
@@ -254,28 +265,28 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
         return Err(HelloError::TrailingBytes);
     }
 
-    let mut info = ClientHelloInfo {
-        message_len: msg.len(),
-        legacy_version: ch.version.0,
-        highest_version: ch.version.0,
-        // At most 32: tls-parser checks.
-        session_id_len: u8::try_from(session_id_len).map_err(|_| HelloError::Syntax)?,
-        cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
-        extensions: Vec::new(),
-        sni: None,
-        alpn: Vec::new(),
-        supported_versions: Vec::new(),
-        supported_groups: Vec::new(),
-        key_share_groups: Vec::new(),
-        key_share_bytes: 0,
-        post_quantum: false,
-        post_quantum_offered: false,
-        ech: false,
-        session_ticket_len: None,
-        psk: None,
-        padding_len: None,
-        signature_algorithms: Vec::new(),
-    };
+    info.message_len = msg.len();
+    info.legacy_version = ch.version.0;
+    info.highest_version = ch.version.0;
+    // At most 32: tls-parser checks.
+    info.session_id_len = u8::try_from(session_id_len).map_err(|_| HelloError::Syntax)?;
+    info.cipher_suites.clear();
+    info.cipher_suites.extend(ch.ciphers.iter().map(|c| c.0));
+    info.extensions.clear();
+    // The SNI's string is kept for reuse until the server_name extension is seen.
+    let mut sni = info.sni.take();
+    info.alpn_used = 0;
+    info.supported_versions.clear();
+    info.supported_groups.clear();
+    info.key_share_groups.clear();
+    info.key_share_bytes = 0;
+    info.post_quantum = false;
+    info.post_quantum_offered = false;
+    info.ech = false;
+    info.session_ticket_len = None;
+    info.psk = None;
+    info.padding_len = None;
+    info.signature_algorithms.clear();
 
     let mut block = Reader::new(ch.ext.unwrap_or(&[]));
     while !block.is_empty() {
@@ -287,10 +298,22 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
             .get(start..block.pos)
             .ok_or(HelloError::ExtensionOverrun)?;
         info.extensions.push(ty);
-        extension(&mut info, ty, data, raw)?;
+        extension(info, &mut sni, ty, data, raw)?;
     }
+    info.alpn.truncate(info.alpn_used);
 
-    let mut sorted = info.extensions.clone();
+    // Duplicates: sorted on the stack (a ClientHello has a few dozen extensions at most; a
+    // longer list, which only a hostile client sends, takes a heap copy).
+    let mut stack = [0u16; 64];
+    let mut heap = Vec::new();
+    let sorted = match stack.get_mut(..info.extensions.len()) {
+        Some(s) => s,
+        None => {
+            heap.extend_from_slice(&info.extensions);
+            &mut heap[..]
+        }
+    };
+    sorted.copy_from_slice(&info.extensions);
     sorted.sort_unstable();
     if sorted.windows(2).any(|w| w[0] == w[1]) {
         return Err(HelloError::DuplicateExtension);
@@ -314,13 +337,14 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
             .supported_groups
             .iter()
             .any(|g| group::is_post_quantum(*g));
-    Ok(info)
+    Ok(())
 }
 
 /// Decode one extension into `info`. `data` is its body, `raw` the whole extension
 /// (type and length included) for `tls-parser`.
 fn extension(
     info: &mut ClientHelloInfo,
+    sni: &mut Option<String>,
     ty: u16,
     data: &[u8],
     raw: &[u8],
@@ -341,7 +365,10 @@ fn extension(
             };
             if let Some((_, host)) = names.iter().find(|(t, _)| *t == SNIType::HostName) {
                 let host = core::str::from_utf8(host).map_err(|_| HelloError::BadServerName)?;
-                info.sni = Some(host.to_owned());
+                let mut s = sni.take().unwrap_or_default();
+                s.clear();
+                s.push_str(host);
+                info.sni = Some(s);
             }
         }
         ext::ALPN => {
@@ -350,14 +377,24 @@ fn extension(
             let Some(TlsExtension::ALPN(names)) = decode(raw).filter(|_| framed) else {
                 return Err(HelloError::BadAlpn);
             };
-            info.alpn = names.iter().map(|n| n.to_vec()).collect();
+            // Reuse the name buffers of the previous parse.
+            for (i, n) in names.iter().enumerate() {
+                match info.alpn.get_mut(i) {
+                    Some(v) => {
+                        v.clear();
+                        v.extend_from_slice(n);
+                    }
+                    None => info.alpn.push(n.to_vec()),
+                }
+            }
+            info.alpn_used = names.len();
         }
         ext::SUPPORTED_GROUPS => {
             let framed = exact_list(data, |r| r.u16().map(drop));
             let Some(TlsExtension::EllipticCurves(groups)) = decode(raw).filter(|_| framed) else {
                 return Err(HelloError::BadSupportedGroups);
             };
-            info.supported_groups = groups.iter().map(|g| g.0).collect();
+            info.supported_groups.extend(groups.iter().map(|g| g.0));
         }
         ext::SIGNATURE_ALGORITHMS => {
             let framed = exact_list(data, |r| r.u16().map(drop));
@@ -365,7 +402,7 @@ fn extension(
             else {
                 return Err(HelloError::BadSignatureAlgorithms);
             };
-            info.signature_algorithms = algs;
+            info.signature_algorithms.extend_from_slice(&algs);
         }
         ext::SUPPORTED_VERSIONS => {
             // ProtocolVersion versions<2..254>;
@@ -374,7 +411,10 @@ fn extension(
             if !r.is_empty() || list.len() % 2 != 0 {
                 return Err(HelloError::BadSupportedVersions);
             }
-            info.supported_versions = u16s(list);
+            info.supported_versions.extend(
+                list.chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
+            );
         }
         ext::KEY_SHARE => {
             // KeyShareEntry client_shares<0..2^16-1>; entry: group(2) key_exchange<1..2^16-1>
@@ -444,14 +484,6 @@ fn exact_list(data: &[u8], entry: impl Fn(&mut Reader<'_>) -> Option<()>) -> boo
 /// One whole extension through `tls-parser`; `None` if it does not parse.
 fn decode(raw: &[u8]) -> Option<TlsExtension<'_>> {
     parse_tls_client_hello_extension(raw).ok().map(|(_, e)| e)
-}
-
-/// Big-endian u16s of an even-length slice.
-fn u16s(bytes: &[u8]) -> Vec<u16> {
-    bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect()
 }
 
 /// Bounds-checked cursor over a byte slice.
@@ -824,6 +856,30 @@ mod tests {
             })
         );
         assert!(i.ech);
+    }
+
+    /// A recycled `ClientHelloInfo` parses each fixture exactly as a fresh one, whatever the
+    /// previous hello left in it (more ALPN names, an SNI, a PSK, or a failed parse).
+    #[test]
+    fn reused_info_parses_like_a_fresh_one() {
+        let all = fixtures();
+        let mut info = ClientHelloInfo::default();
+        for round in 0..3 {
+            for (i, f) in all.iter().enumerate() {
+                let msg = &f.message;
+                if round == 1 && i % 2 == 0 {
+                    // A failed parse in between leaves a partial info behind.
+                    let cut = &msg[..msg.len() - 3];
+                    assert!(parse_client_hello_into(cut, &mut info).is_err());
+                }
+                parse_client_hello_into(msg, &mut info).unwrap();
+                assert_eq!(info, parse_client_hello(msg).unwrap(), "{}", f.name);
+            }
+        }
+        let without = HelloBuilder::default().build();
+        parse_client_hello_into(&without, &mut info).unwrap();
+        assert_eq!(info.sni, None);
+        assert!(info.alpn.is_empty());
     }
 
     #[test]

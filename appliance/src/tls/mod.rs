@@ -22,7 +22,9 @@ pub mod hello;
 pub mod ja4;
 
 pub use framing::{copy_hello, CopyError, Deframer, HelloSpan, Malformed, Verdict};
-pub use hello::{parse_client_hello, ClientHelloInfo, HelloError, PskSummary};
+pub use hello::{
+    parse_client_hello, parse_client_hello_into, ClientHelloInfo, HelloError, PskSummary,
+};
 pub use ja4::{ja4, ja4_o, ja4_r, ja4_ro, Ja4};
 
 /// Entry points for fuzzers: the whole pipeline on arbitrary input.
