@@ -142,6 +142,10 @@ impl Default for Mailbox {
 
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
 const EXPIRE_BUDGET: usize = 1024;
+/// Pipeline distances within a burst (see `poll`): frames between parsing a frame and
+/// requesting the first flow of its bucket's chain, and between parsing and processing it.
+const FLOW_AHEAD: usize = 8;
+const PROCESS_AHEAD: usize = 16;
 /// Flow-table slots a `show sessions` scan visits per loop.
 const QUERY_SLOTS_PER_POLL: u32 = 16_384;
 
@@ -167,6 +171,8 @@ pub struct Worker<P: PacketIo> {
     rx: Vec<P::Buf>,
     /// What the first pass over a burst learnt about each frame (`BURST` entries, reused).
     pre: Box<[Pre]>,
+    /// The burst's frames while the pipeline works on them (`BURST` capacity, reused).
+    held: Vec<Option<P::Buf>>,
 }
 
 /// A frame's headers and flow key, from the first pass over a burst.
@@ -231,6 +237,7 @@ impl<P: PacketIo> Worker<P> {
             wall_epoch_ms: cfg.wall_epoch_ms,
             rx: Vec::with_capacity(BURST),
             pre: (0..BURST).map(|_| Pre::default()).collect(),
+            held: Vec::with_capacity(BURST),
         }
     }
 
@@ -252,28 +259,40 @@ impl<P: PacketIo> Worker<P> {
             }
             total += n;
             let mut bytes = 0u64;
-            // Three passes over the burst so that the flow lookups' cache misses overlap
-            // instead of stalling each packet in turn: parse every frame and start loading its
-            // hash bucket; then start loading the flow each bucket points to; then process.
-            for (buf, p) in self.rx.iter().zip(self.pre.iter_mut()) {
-                let data = buf.data();
-                bytes += data.len() as u64;
-                p.fill(data);
-                if p.key.is_some() {
-                    self.flows.prefetch_bucket(p.hash);
+            // A software pipeline over the burst, so that the flow lookups' cache misses
+            // overlap each other and the work on earlier frames instead of stalling each frame
+            // in turn: frame i is parsed and its bucket's slot requested; the chain's first
+            // flow, when it lives elsewhere, is requested `FLOW_AHEAD` frames later; the frame
+            // is processed `PROCESS_AHEAD` frames later.
+            let mut held = std::mem::take(&mut self.held);
+            held.clear();
+            held.extend(self.rx.drain(..).map(Some));
+            let mut pre = std::mem::take(&mut self.pre);
+            for i in 0..n + PROCESS_AHEAD {
+                if let Some(Some(buf)) = held.get(i) {
+                    let data = buf.data();
+                    bytes += data.len() as u64;
+                    let p = &mut pre[i];
+                    p.fill(data);
+                    if p.key.is_some() {
+                        self.flows.prefetch_bucket(p.hash);
+                    }
+                }
+                if i >= FLOW_AHEAD {
+                    if let Some(p) = pre[..n].get(i - FLOW_AHEAD) {
+                        if p.key.is_some() {
+                            self.flows.prefetch_flow(p.hash);
+                        }
+                    }
+                }
+                if i >= PROCESS_AHEAD {
+                    let j = i - PROCESS_AHEAD;
+                    if let Some(buf) = held[j].take() {
+                        self.process(side, buf, &pre[j], now_ms);
+                    }
                 }
             }
-            for p in &self.pre[..n] {
-                if p.key.is_some() {
-                    self.flows.prefetch_flow(p.hash);
-                }
-            }
-            let mut rx = std::mem::take(&mut self.rx);
-            let pre = std::mem::take(&mut self.pre);
-            for (buf, p) in rx.drain(..).zip(pre.iter()) {
-                self.process(side, buf, p, now_ms);
-            }
-            self.rx = rx;
+            self.held = held;
             self.pre = pre;
             let c = &self.counters.base;
             match side {
