@@ -328,6 +328,11 @@ pub fn mss_values(frame: &[u8], h: &Headers) -> Vec<u16> {
 // Target 3: ClientHello framing, copying, parsing, JA4.
 // ---------------------------------------------------------------------------------------------
 
+thread_local! {
+    /// One `ClientHelloInfo` reused across `tls_hello` inputs, as the worker recycles them.
+    static REUSED: std::cell::RefCell<tls::ClientHelloInfo> = Default::default();
+}
+
 /// Fuzz target: `data[0]` chooses the chunk size, `data[1..3]` `max_bytes`, `data[3]` the
 /// mode (the rest as a raw stream, wrapped in one handshake record, or as a bare ClientHello
 /// body for the parser alone).
@@ -353,9 +358,21 @@ pub fn tls_hello(data: &[u8]) {
             let mut msg = vec![1];
             msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
             msg.extend_from_slice(body);
-            if let Ok(info) = tls::parse_client_hello(&msg) {
-                check_hello_info(&info, msg.len());
+            let fresh = tls::parse_client_hello(&msg);
+            if let Ok(info) = &fresh {
+                check_hello_info(info, msg.len());
             }
+            // The worker parses into recycled infos: whatever earlier inputs left in one, the
+            // result must be the fresh parse's.
+            REUSED.with(|r| {
+                let mut r = r.borrow_mut();
+                let got = tls::parse_client_hello_into(&msg, &mut r);
+                match (&fresh, got) {
+                    (Ok(f), Ok(())) => assert_eq!(*f, *r, "a recycled info parses differently"),
+                    (Err(a), Err(b)) => assert_eq!(*a, b),
+                    (a, b) => panic!("fresh parse {a:?}, recycled parse {b:?}"),
+                }
+            });
             let _ = tls::parse_client_hello(body);
         }
     }
