@@ -6,7 +6,7 @@
 //! share its bugs.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -121,6 +121,36 @@ pub enum Ip {
     V4(Ipv4),
     /// IPv6.
     V6(Ipv6),
+}
+
+impl Ip {
+    /// The header from `src` to `dst`: IPv4 with `id`, `ttl` and DF, or IPv6 with `ttl` as
+    /// the hop limit and `flow_label`. Errs when the two addresses' families differ.
+    pub fn between(
+        src: IpAddr,
+        dst: IpAddr,
+        id: u16,
+        ttl: u8,
+        dont_fragment: bool,
+        flow_label: u32,
+    ) -> Result<Ip, String> {
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Ok(Ip::V4(Ipv4 {
+                src,
+                dst,
+                id,
+                ttl,
+                dont_fragment,
+            })),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => Ok(Ip::V6(Ipv6 {
+                src,
+                dst,
+                hop_limit: ttl,
+                flow_label,
+            })),
+            _ => Err("internal: mixed address families".to_string()),
+        }
+    }
 }
 
 /// One TCP option.

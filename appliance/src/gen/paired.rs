@@ -15,7 +15,7 @@
 //! - `--established`: one data segment per flow for N distinct flows, without handshakes:
 //!   the load of a forwarding and flow-lookup benchmark.
 
-use super::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, ACK, PSH};
+use super::frame::{self, Ethernet, Ip, Tcp, ACK, PSH};
 use super::pcap::PcapWriter;
 use super::rng::Rng;
 use super::session::{build_session, mac, Pending, Plan, BASE_TS_US};
@@ -23,7 +23,6 @@ use super::{Direction, GenArgs, GenSummary, Generator};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// EtherType of lockstep filler frames: IEEE 802 "local experimental 1".
@@ -252,22 +251,14 @@ fn established_pair(plan: &Plan, rng: &mut Rng, i: u32) -> Result<[Vec<u8>; 2], 
     .into_iter()
     .enumerate()
     {
-        let ip = match (src, dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => Ip::V4(Ipv4 {
-                src,
-                dst,
-                id: rng.next_u16(),
-                ttl: 64,
-                dont_fragment: true,
-            }),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => Ip::V6(Ipv6 {
-                src,
-                dst,
-                hop_limit: 64,
-                flow_label: rng.next_u32() & 0xf_ffff,
-            }),
-            _ => return Err("internal: mixed address families".to_string()),
-        };
+        let ip = Ip::between(
+            src,
+            dst,
+            rng.next_u16(),
+            64,
+            true,
+            rng.next_u32() & 0xf_ffff,
+        )?;
         let eth = Ethernet {
             dst: dmac,
             src: smac,

@@ -5,7 +5,7 @@
 //! random stream), so changing `--interleave` or `--udp-ratio` changes the order and the
 //! timestamps of frames, never a session's bytes.
 
-use super::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption, Udp, ACK, FIN, PSH, RST, SYN};
+use super::frame::{self, Ethernet, Ip, Tcp, TcpOption, Udp, ACK, FIN, PSH, RST, SYN};
 use super::hello::{self, HelloSpec};
 use super::rng::Rng;
 use super::{
@@ -337,22 +337,14 @@ impl SessionFrames<'_> {
         };
         to.peer_ts = from.ts_val;
         from.ts_val = from.ts_val.wrapping_add(1);
-        let ip = match (from.addr, to.addr) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => Ip::V4(Ipv4 {
-                src,
-                dst,
-                id: from.ip_id,
-                ttl: from.ttl,
-                dont_fragment: true,
-            }),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => Ip::V6(Ipv6 {
-                src,
-                dst,
-                hop_limit: from.ttl,
-                flow_label: from.flow_label,
-            }),
-            _ => return Err("internal: mixed address families".to_string()),
-        };
+        let ip = Ip::between(
+            from.addr,
+            to.addr,
+            from.ip_id,
+            from.ttl,
+            true,
+            from.flow_label,
+        )?;
         from.ip_id = from.ip_id.wrapping_add(1);
         let eth = Ethernet {
             dst: to.mac,
@@ -668,22 +660,14 @@ fn udp_background(plan: &Plan, rng: &mut Rng) -> Result<Pending, String> {
         Direction::ClientToServer => (c, s, mac(true, c_host), mac(false, s_host)),
         Direction::ServerToClient => (s, c, mac(false, s_host), mac(true, c_host)),
     };
-    let ip = match (src, dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => Ip::V4(Ipv4 {
-            src,
-            dst,
-            id: rng.next_u16(),
-            ttl: 64,
-            dont_fragment: false,
-        }),
-        (IpAddr::V6(src), IpAddr::V6(dst)) => Ip::V6(Ipv6 {
-            src,
-            dst,
-            hop_limit: 64,
-            flow_label: rng.next_u32() & 0xf_ffff,
-        }),
-        _ => return Err("internal: mixed address families".to_string()),
-    };
+    let ip = Ip::between(
+        src,
+        dst,
+        rng.next_u16(),
+        64,
+        false,
+        rng.next_u32() & 0xf_ffff,
+    )?;
     let eth = Ethernet {
         dst: dst_mac,
         src: src_mac,
