@@ -132,13 +132,13 @@ impl CaptureWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::fake::FakeIo;
+    use crate::fuzzing::VecIo;
 
     #[test]
     fn writes_pcaps_and_keeps_within_bounds() {
         let dir = std::env::temp_dir().join(format!("acp-capture-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let io = FakeIo::default();
+        let mut io = VecIo::default();
         let mut w = CaptureWriter::new(&dir, 3, 1 << 20).unwrap();
         for id in 1..=5u64 {
             let mut job = CaptureJob::new(id, "accumulation-limit", 1_700_000_000_000 + id);
@@ -147,7 +147,7 @@ mod tests {
             w.write(job);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert_eq!(io.live.get(), 0, "references released after writing");
+        assert_eq!(io.live(), 0, "references released after writing");
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

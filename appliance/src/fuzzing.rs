@@ -551,6 +551,11 @@ impl VecIo {
         self.live.get()
     }
 
+    /// A buffer holding `bytes`, as if received (tests); panics when the pool is exhausted.
+    pub fn frame(&mut self, bytes: &[u8]) -> VecBuf {
+        self.buffer(bytes).expect("VecIo pool exhausted")
+    }
+
     fn buffer(&mut self, bytes: &[u8]) -> Option<VecBuf> {
         if self.pool.is_some_and(|p| self.live.get() >= p) {
             return None;

@@ -4,7 +4,7 @@ use crate::gen::frame as gf;
 use crate::gen::hello::{build as build_hello, HelloSpec};
 use crate::packet;
 use crate::record::SessionRecord;
-use crate::worker::fake::FakeIo;
+use crate::fuzzing::VecIo;
 use crate::worker::tests::{seg, worker_with};
 use crate::worker::Worker;
 use crossbeam::queue::ArrayQueue;
@@ -21,7 +21,7 @@ fn hello(size: usize, sni: &str) -> Vec<u8> {
 }
 
 struct T {
-    w: Worker<FakeIo>,
+    w: Worker<VecIo>,
     log: Arc<ArrayQueue<SessionRecord>>,
     now: u64,
 }
@@ -30,7 +30,7 @@ impl T {
     fn new(cfg: &str) -> T {
         let (w, _c, log) = worker_with(
             &format!("[flow.timeouts]\ntime_wait = 1\n{cfg}"),
-            FakeIo::default(),
+            VecIo::default(),
         );
         let mut t = T { w, log, now: 0 };
         t.client(gf::SYN, ISN_C, 0, b"");
@@ -154,7 +154,7 @@ fn in_order_segments_are_held_acked_and_released_in_order() {
     // The server acknowledges everything: the accumulator lets go.
     t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
     t.assert_idle();
-    assert_eq!(t.w.io.live.get(), 0, "every mbuf returned");
+    assert_eq!(t.w.io.live(), 0, "every mbuf returned");
     let r = t.record();
     assert_eq!(r["sni"], "in-order.test");
     assert_eq!(r["tcp_segments"], parts.len());
@@ -241,7 +241,7 @@ fn reversed_duplicated_and_overlapping_segments_complete() {
     assert_eq!(t.server_stream(), h);
     t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
     t.assert_idle();
-    assert_eq!(t.w.io.live.get(), 0);
+    assert_eq!(t.w.io.live(), 0);
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn too_many_packets_resets_both_ways_with_a_diagnostic() {
     let r = r[0].to_json();
     assert_eq!(r["end_reason"], "accumulation-limit");
     assert_eq!(r["diag"], "accumulating too many packets 13 max 12");
-    assert_eq!(t.w.io.live.get(), 0);
+    assert_eq!(t.w.io.live(), 0);
     // What it would have needed is in the histogram for `advise`.
     assert_eq!(t.w.counters().hist.segments[14].get(), 1);
 }
@@ -335,7 +335,7 @@ fn sessions_ended_by_the_appliance_are_captured() {
         r["capture"],
         format!("/tmp/caps/session-{}.pcap", r["session_id"])
     );
-    assert_eq!(t.w.io.live.get(), 0, "references released");
+    assert_eq!(t.w.io.live(), 0, "references released");
 }
 
 #[test]
@@ -446,7 +446,7 @@ fn capacity_exhausted_bypasses_or_resets() {
     t.w.shutdown(0);
     assert_eq!(t.counter("ended_accumulation_capacity"), 1);
     t.assert_idle();
-    assert_eq!(t.w.io.live.get(), 0);
+    assert_eq!(t.w.io.live(), 0);
 }
 
 #[test]
@@ -472,7 +472,7 @@ fn released_data_is_retransmitted_until_acked_then_reset() {
     assert_eq!(t.rsts_to_server(), 1);
     t.assert_idle();
     assert_eq!(t.record()["end_reason"], "release-timeout");
-    assert_eq!(t.w.io.live.get(), 0);
+    assert_eq!(t.w.io.live(), 0);
 }
 
 #[test]
@@ -502,12 +502,12 @@ fn shutdown_resets_or_releases_accumulating_sessions() {
     assert_eq!(r["end_reason"], "shutdown");
     assert_eq!(t.server_stream(), h[..1000].to_vec());
     t.assert_idle();
-    assert_eq!(t.w.io.live.get(), 0);
+    assert_eq!(t.w.io.live(), 0);
 }
 
 #[test]
 fn one_sided_flows_are_never_accumulated() {
-    let (mut w, _c, _log) = worker_with("", FakeIo::default());
+    let (mut w, _c, _log) = worker_with("", VecIo::default());
     // No SYN seen: picked up mid-stream.
     let h = hello(2000, "mid.test");
     w.io.rx[0].push_back(seg(true, false, gf::ACK, 7, 9, &[], &h[..1000]));

@@ -1,6 +1,6 @@
 //! Worker tests on the in-memory fake: the datapath without DPDK.
 
-use super::fake::FakeIo;
+use crate::fuzzing::VecIo;
 use super::*;
 use crate::config::Config;
 use crate::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
@@ -82,9 +82,9 @@ pub(crate) fn seg(
 
 pub(crate) fn worker_with(
     cfg_text: &str,
-    io: FakeIo,
+    io: VecIo,
 ) -> (
-    Worker<FakeIo>,
+    Worker<VecIo>,
     Arc<WorkerCounters>,
     Arc<ArrayQueue<SessionRecord>>,
 ) {
@@ -111,7 +111,7 @@ pub(crate) fn worker_with(
     (w, counters, log)
 }
 
-fn run(w: &mut Worker<FakeIo>, frames: &[(bool, Vec<u8>)], now_ms: u64) {
+fn run(w: &mut Worker<VecIo>, frames: &[(bool, Vec<u8>)], now_ms: u64) {
     for (from_client, f) in frames {
         let side = if *from_client { 0 } else { 1 };
         w.io.rx[side].push_back(f.clone());
@@ -153,7 +153,7 @@ fn session(v6: bool, server_mss: bool) -> Vec<(bool, Vec<u8>)> {
 
 #[test]
 fn forwards_everything_unchanged_without_fixup() {
-    let (mut w, c, _) = worker_with("", FakeIo::default());
+    let (mut w, c, _) = worker_with("", VecIo::default());
     let frames = session(false, false);
     run(&mut w, &frames, 0);
     let to_server: Vec<_> = frames.iter().filter(|f| f.0).map(|f| f.1.clone()).collect();
@@ -166,12 +166,12 @@ fn forwards_everything_unchanged_without_fixup() {
     assert_eq!(w.io.sent[0], to_client);
     assert_eq!(c.base.tcp.get(), 8);
     assert_eq!(c.base.flows_created.get(), 1);
-    assert_eq!(w.io.live.get(), 0, "every frame freed");
+    assert_eq!(w.io.live(), 0, "every frame freed");
 }
 
 #[test]
 fn fin_close_gives_one_tcp_fin_record_after_time_wait() {
-    let (mut w, c, log) = worker_with("[flow.timeouts]\ntime_wait = 2\n", FakeIo::default());
+    let (mut w, c, log) = worker_with("[flow.timeouts]\ntime_wait = 2\n", VecIo::default());
     run(&mut w, &session(false, true), 1000);
     assert_eq!(w.flows().len(), 1, "kept in time-wait");
     w.poll(2900);
@@ -197,7 +197,7 @@ fn fin_close_gives_one_tcp_fin_record_after_time_wait() {
 fn rst_is_attributed_and_idle_sessions_age_out() {
     let (mut w, _c, log) = worker_with(
         "[flow.timeouts]\ntime_wait = 1\nestablished = 5\n",
-        FakeIo::default(),
+        VecIo::default(),
     );
     let mut f = session(false, true);
     f.truncate(5);
@@ -226,7 +226,7 @@ fn inserts_missing_mss_on_syn_ack_with_valid_checksums() {
     for v6 in [false, true] {
         let (mut w, c, log) = worker_with(
             "[mss]\ninsert_missing = 1460\n[flow.timeouts]\ntime_wait = 1\n",
-            FakeIo::default(),
+            VecIo::default(),
         );
         run(&mut w, &session(v6, false), 0);
         let synack = &w.io.sent[0][0];
@@ -249,7 +249,7 @@ fn inserts_missing_mss_on_syn_ack_with_valid_checksums() {
         let j = records(&log)[0].to_json();
         assert_eq!(j["mss_server"], 1460);
         assert_eq!(j["mss_inserted"], serde_json::json!(["server"]));
-        assert_eq!(w.io.live.get(), 0);
+        assert_eq!(w.io.live(), 0);
     }
 }
 
@@ -288,7 +288,7 @@ fn independent_tcp_sum(f: &[u8], h: &packet::Headers) -> u16 {
 
 #[test]
 fn clamps_to_auto_mtu() {
-    let (mut w, _c, _) = worker_with("[mss]\nclamp = \"auto\"\n", FakeIo::default());
+    let (mut w, _c, _) = worker_with("[mss]\nclamp = \"auto\"\n", VecIo::default());
     let f = vec![(
         true,
         seg(true, true, SYN, 1, 0, &[TcpOption::Mss(8960)], b""),
@@ -305,11 +305,11 @@ fn malformed_frames_are_dropped_or_passed_by_rule_and_counted() {
     let mut bad = seg(true, false, A, 1, 1, &[], b"x");
     bad[14] = 0x43; // IHL 3
     for (cfg, passed) in [("", 0usize), ("[flow]\nmalformed = \"pass\"\n", 1)] {
-        let (mut w, c, _) = worker_with(cfg, FakeIo::default());
+        let (mut w, c, _) = worker_with(cfg, VecIo::default());
         run(&mut w, &[(true, bad.clone())], 0);
         assert_eq!(w.io.sent[1].len(), passed);
         assert_eq!(c.malformed[ParseError::Ipv4BadIhl.index()].get(), 1);
-        assert_eq!(w.io.live.get(), 0);
+        assert_eq!(w.io.live(), 0);
     }
 }
 
@@ -318,7 +318,7 @@ fn full_table_passes_or_drops() {
     for (policy, forwarded) in [("pass", 3usize), ("drop", 0)] {
         let (mut w, c, _) = worker_with(
             &format!("[flow]\ncapacity = 1024\non_table_full = \"{policy}\"\n"),
-            FakeIo::default(),
+            VecIo::default(),
         );
         // Fill the table with 1024 UDP flows, then one TCP SYN and a UDP packet more.
         for i in 0..1024u16 {
@@ -358,13 +358,13 @@ fn full_table_passes_or_drops() {
         );
         let full = c.base.flow_table_full_passed.get() + c.base.flow_table_full_dropped.get();
         assert_eq!(full, 3, "{policy}");
-        assert_eq!(w.io.live.get(), 0);
+        assert_eq!(w.io.live(), 0);
     }
 }
 
 #[test]
 fn shutdown_ends_open_sessions_once() {
-    let (mut w, c, log) = worker_with("", FakeIo::default());
+    let (mut w, c, log) = worker_with("", VecIo::default());
     run(&mut w, &session(false, true)[..4], 0);
     let mut done = session(false, true);
     for f in done.iter_mut() {
