@@ -515,10 +515,18 @@ impl<P: PacketIo> Worker<P> {
             }
             // A new SYN on a closed session's 4-tuple: end the old one, start afresh.
             self.counters.base.port_reuse.inc();
-            self.acc.on_flow_removed(idx);
-            let info = self.acc.take_info(idx);
             let old = self.flows.remove(idx);
-            self.emit(old, info, now_ms);
+            end_session(
+                &mut self.acc,
+                &self.counters,
+                &self.log,
+                (self.id, self.wall_epoch_ms),
+                idx,
+                old,
+                EndReason::AgedOut,
+                now_ms,
+                false,
+            );
         }
         if tcp.is_some_and(|t| t.flags.rst()) {
             self.counters.base.rst_without_flow.inc();
@@ -568,41 +576,18 @@ impl<P: PacketIo> Worker<P> {
             self.wall_epoch_ms,
         );
         flows.expire(now_ms, EXPIRE_BUDGET, |idx, f| {
-            acc.on_flow_removed(idx);
-            let info = acc.take_info(idx);
-            let unsent = emit_record(
+            end_session(
+                acc,
                 counters,
                 log,
-                id,
-                epoch,
+                (id, epoch),
+                idx,
                 f,
-                info,
                 EndReason::AgedOut,
                 now_ms,
                 false,
-            );
-            if let Some(s) = unsent {
-                acc.recycle(s);
-            }
+            )
         });
-    }
-
-    /// A session removed from the table for a reason already recorded in it (or aged out).
-    fn emit(&mut self, f: Flow, info: Option<Box<crate::record::TlsSummary>>, now_ms: u64) {
-        let unsent = emit_record(
-            &self.counters,
-            &self.log,
-            self.id,
-            self.wall_epoch_ms,
-            f,
-            info,
-            EndReason::AgedOut,
-            now_ms,
-            false,
-        );
-        if let Some(s) = unsent {
-            self.acc.recycle(s);
-        }
     }
 
     /// Poll until `stop` is set, then drain: keep polling until both sides are quiet for a
@@ -645,20 +630,17 @@ impl<P: PacketIo> Worker<P> {
             self.wall_epoch_ms,
         );
         flows.drain(|idx, f| {
-            acc.on_flow_removed(idx);
-            let info = acc.take_info(idx);
-            // At shutdown nothing is recycled: the summaries are dropped.
-            emit_record(
+            end_session(
+                acc,
                 counters,
                 log,
-                id,
-                epoch,
+                (id, epoch),
+                idx,
                 f,
-                info,
                 EndReason::Shutdown,
                 now_ms,
                 true,
-            );
+            )
         });
         self.counters.base.flows_active.set(0);
     }
@@ -760,38 +742,48 @@ impl<P: PacketIo> Worker<P> {
     }
 }
 
-/// Count a removed session by its end reason and hand its record to the control thread.
-/// Returns the session's ClientHello summary when no record took it, for recycling.
+/// A session removed from the flow table (`f`, which was in slot `idx`): drop the
+/// accumulator's state for it, count it by end reason (its own, or `default_reason`) and hand
+/// its record to the control thread when a traffic log or a diagnostic wants it; a ClientHello
+/// summary no record takes goes back to the accumulator's pools. `wait`: retry a full log
+/// queue for up to a second (shutdown).
 #[allow(clippy::too_many_arguments)]
-fn emit_record(
+fn end_session<B: Frame>(
+    acc: &mut Accumulator<B>,
     counters: &WorkerCounters,
     log: &Option<(Arc<ArrayQueue<SessionRecord>>, bool)>,
-    worker: u16,
-    wall_epoch_ms: u64,
-    mut f: Flow,
-    tls: Option<Box<crate::record::TlsSummary>>,
+    (worker, wall_epoch_ms): (u16, u64),
+    idx: u32,
+    f: Flow,
     default_reason: EndReason,
     now_ms: u64,
     wait: bool,
-) -> Option<Box<crate::record::TlsSummary>> {
+) {
+    acc.on_flow_removed(idx);
+    let tls = acc.take_info(idx);
+    let mut f = f;
     if f.has(flag::LOGGED) {
-        return tls;
+        acc.recycle(tls);
+        return;
     }
     f.end_with(default_reason);
     let reason = f.end_reason().unwrap_or(default_reason);
     counters.ended[reason.index()].inc();
-    let Some((q, every)) = log else { return tls };
     // Without a traffic log only the sessions with a diagnostic go to the control thread.
-    if !*every && !tls.as_ref().is_some_and(|t| t.diag.is_some()) {
-        return tls;
-    }
+    let wanted = log
+        .as_ref()
+        .filter(|(_, every)| *every || tls.as_ref().is_some_and(|t| t.diag.is_some()));
+    let Some((q, _)) = wanted else {
+        acc.recycle(tls);
+        return;
+    };
     let mut rec = SessionRecord::from_flow(&f, worker, wall_epoch_ms + now_ms);
     rec.tls = tls;
     for attempt in 0..1000 {
         match q.push(rec) {
             Ok(()) => {
                 counters.base.log_records.inc();
-                return None;
+                return;
             }
             Err(r) if wait && attempt < 999 => {
                 rec = r;
@@ -799,11 +791,11 @@ fn emit_record(
             }
             Err(mut r) => {
                 counters.base.log_queue_full.inc();
-                return r.tls.take();
+                acc.recycle(r.tls.take());
+                return;
             }
         }
     }
-    None
 }
 
 #[cfg(test)]

@@ -1085,7 +1085,8 @@ impl<B: Frame> Accumulator<B> {
 
     /// Take back a summary nobody needed (no traffic log, no diagnostic): its boxes and the
     /// hello's vectors serve the next sessions instead of going back to the allocator.
-    pub fn recycle(&mut self, mut s: Box<TlsSummary>) {
+    pub fn recycle(&mut self, s: Option<Box<TlsSummary>>) {
+        let Some(mut s) = s else { return };
         if let Some(h) = s.hello.take() {
             if self.spare_hellos.len() < SPARE_SUMMARIES {
                 self.spare_hellos.push(h);

@@ -1,10 +1,10 @@
 //! Accumulator tests through the worker on the in-memory fake: synthetic segment sequences.
 
+use crate::fuzzing::VecIo;
 use crate::gen::frame as gf;
 use crate::gen::hello::{build as build_hello, HelloSpec};
 use crate::packet;
 use crate::record::SessionRecord;
-use crate::fuzzing::VecIo;
 use crate::worker::tests::{seg, worker_with};
 use crate::worker::Worker;
 use crossbeam::queue::ArrayQueue;

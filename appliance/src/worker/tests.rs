@@ -1,8 +1,8 @@
 //! Worker tests on the in-memory fake: the datapath without DPDK.
 
-use crate::fuzzing::VecIo;
 use super::*;
 use crate::config::Config;
+use crate::fuzzing::VecIo;
 use crate::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
 use crate::packet::checksum;
 use std::net::{Ipv4Addr, Ipv6Addr};
