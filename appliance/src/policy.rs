@@ -102,9 +102,12 @@ impl Policy {
             let hit = match m {
                 Match::Exact(e) => sni.eq_ignore_ascii_case(e),
                 Match::Suffix(d) => {
-                    sni.len() >= d.len()
-                        && sni[sni.len() - d.len()..].eq_ignore_ascii_case(d)
-                        && (sni.len() == d.len() || sni.as_bytes()[sni.len() - d.len() - 1] == b'.')
+                    // Bytes, not `str` slicing: a non-ASCII SNI may put the cut inside a
+                    // character.
+                    let (s, d) = (sni.as_bytes(), d.as_bytes());
+                    s.len() >= d.len()
+                        && s[s.len() - d.len()..].eq_ignore_ascii_case(d)
+                        && (s.len() == d.len() || s[s.len() - d.len() - 1] == b'.')
                 }
             };
             if hit {
@@ -123,6 +126,21 @@ mod tests {
         let cfg: PolicyConfig = toml::from_str(text).unwrap();
         cfg.validate().unwrap();
         Policy::new(&cfg)
+    }
+
+    /// A non-ASCII SNI whose length puts the suffix cut inside a character is no match, and
+    /// no panic (a `str` slice there would abort the appliance).
+    #[test]
+    fn non_ascii_sni_against_suffix_rules() {
+        let p = pol(r#"
+default = "allow"
+[[rule]]
+sni_suffix = "bad.test"
+action = "deny"
+"#);
+        assert_eq!(p.decide(Some("éad.test")), Action::Allow);
+        assert_eq!(p.decide(Some("ü.bad.test")), Action::Deny);
+        assert_eq!(p.decide(Some("é")), Action::Allow);
     }
 
     #[test]
