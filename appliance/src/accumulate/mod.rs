@@ -16,7 +16,7 @@ mod summary;
 pub use summary::{group_name, hello_fields, hello_summary};
 
 use crate::capture::CaptureJob;
-use crate::config::{OnCapacity, OnLimit};
+use crate::config::{OnCapacity, OnLimit, PACKETLIMIT_MAX};
 use crate::flow::wheel::{HasLinks, Links, Wheel};
 use crate::flow::{flag, tcp::seq_after, tick_of, Dir, EndReason, Flow, FlowTable, TcpState};
 use crate::io::{Frame, PacketIo, Side};
@@ -401,6 +401,8 @@ impl<B: Frame> Accumulator<B> {
         base: u32,
         now_ms: u64,
     ) -> Option<B> {
+        // Timers armed and captures stamped below (release, finish) read `self.now_ms`.
+        self.now_ms = now_ms;
         let Some(t) = h.tcp().copied() else {
             return Some(buf);
         };
@@ -529,7 +531,8 @@ impl<B: Frame> Accumulator<B> {
             self.counters.acc.limit_packets.inc();
             return self.over_budget(io, live, flows, sidx, buf, h, Budget::Packets(n));
         }
-        if sess.held_bytes + len > live.max_bytes + 1024 {
+        // The session's own limit (`max_bytes` may have changed since it started).
+        if sess.held_bytes + len > sess.deframer.max_bytes() + 1024 {
             self.counters.acc.limit_bytes.inc();
             return self.over_budget(
                 io,
@@ -620,6 +623,7 @@ impl<B: Frame> Accumulator<B> {
         h: &Headers,
         now_ms: u64,
     ) {
+        self.now_ms = now_ms;
         let Some(t) = h.tcp() else { return };
         let Some(sidx) = self.session_of(fidx) else {
             return;
@@ -888,7 +892,7 @@ impl<B: Frame> Accumulator<B> {
         let sess = &self.sessions.0[sidx as usize];
         let fidx = sess.flow;
         // Copy the stream's bytes (each once, in order) into the scratch buffer.
-        let mut chunks: [&[u8]; 64] = [&[]; 64];
+        let mut chunks: [&[u8]; PACKETLIMIT_MAX as usize] = [&[]; PACKETLIMIT_MAX as usize];
         let mut k = 0;
         let mut cursor = 0u32;
         let mut n = sess.head;
@@ -909,8 +913,10 @@ impl<B: Frame> Accumulator<B> {
             n = node.next;
         }
         let segments = sess.held as u32;
-        let limit = live.max_bytes as usize + 4;
-        // Into a recycled summary: no allocation per session once the pools are warm.
+        // The limit the session's deframer accepted (a later `set max-bytes` lower than this
+        // must not turn a hello already accepted into a parse error).
+        let limit = sess.deframer.max_bytes() as usize + 4;
+        // Into a recycled summary (tls-parser still allocates temporaries while parsing).
         let mut hello = self.spare_hellos.pop().unwrap_or_default();
         let parsed = match tls::copy_hello(chunks[..k].iter().copied(), &mut self.scratch[..limit])
         {

@@ -193,8 +193,11 @@ fn a_session_is_accumulated_once() {
 fn released_data_is_not_retransmitted_before_its_timeout() {
     let h = hello(2000, "rto.test");
     let mut t = T::new("[accumulation]\nretransmit_timeout_ms = 300\n");
+    // The first segment at 0 s, the last (which releases the hello) at 10 s: the timer runs
+    // from the release, not from an earlier packet's time.
+    t.send(&h, &[(0, 1000)]);
     t.now = 10_000;
-    t.send(&h, &chunks(h.len(), 1000));
+    t.send(&h, &[(1000, h.len() - 1000)]);
     t.now = 10_150;
     t.w.poll(t.now);
     assert_eq!(t.counter("acc_retransmits"), 0, "fired before its 300 ms");
