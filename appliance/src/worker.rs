@@ -720,6 +720,12 @@ impl<P: PacketIo> Worker<P> {
         self.acc.set_captures(queue, dir, self.wall_epoch_ms);
     }
 
+    /// The accumulator itself (tests reach into its pools).
+    #[cfg(test)]
+    pub(crate) fn acc_mut(&mut self) -> &mut Accumulator<P::Buf> {
+        &mut self.acc
+    }
+
     /// Sessions the accumulator holds state for.
     pub fn accumulating(&self) -> usize {
         self.acc.active()

@@ -519,31 +519,31 @@ fn one_sided_flows_are_never_accumulated() {
     assert_eq!(w.accumulating(), 0);
 }
 
-/// A summary recycled after its session ended (no record took it) serves the next session
-/// empty: nothing of the old ClientHello shows through, and its hello's buffers are reused.
+/// Recycling hands a summary's parsed hello to the spare pool, and the next ClientHello is
+/// parsed into it (`complete`): the record shows the new hello only, none of the old one's
+/// SNI or ALPN names.
 #[test]
-fn recycled_summaries_carry_nothing_over() {
-    use super::{Accumulator, Capacity};
+fn a_recycled_hello_is_parsed_into_and_shows_nothing_old() {
     use crate::accumulate::hello_summary;
-    use crate::fuzzing::VecBuf;
     use crate::tls::parse_client_hello;
-    let counters = Arc::new(crate::worker::WorkerCounters::default());
-    let mut acc: Accumulator<VecBuf> = Accumulator::new(8, 8, Capacity::new(8), counters);
-    let msg = hello(600, "old.example");
+    let mut old_spec = HelloSpec::new("old.example");
+    old_spec.alpn = vec!["x-1".into(), "x-2".into(), "x-3".into()];
+    let old = build_hello(&old_spec).unwrap().bytes;
     // One TLS record: the handshake message follows its 5-byte header.
-    let info = parse_client_hello(&msg[5..]).unwrap();
-    let cap = info.cipher_suites.capacity();
-    acc.store_info(3, hello_summary(Box::new(info), 1, 1, 600));
-    assert_eq!(acc.sni_of(3), Some("old.example"));
-    let old = acc.take_info(3);
-    acc.recycle(old);
+    let old_info = parse_client_hello(&old[5..]).unwrap();
+    assert_eq!(old_info.alpn.len(), 3);
+
+    let mut t = T::new("");
+    let acc = t.w.acc_mut();
+    acc.recycle(Some(Box::new(hello_summary(Box::new(old_info), 1, 1, 600))));
     assert_eq!((acc.spare_summaries.len(), acc.spare_hellos.len()), (1, 1));
-    assert!(acc.spare_hellos[0].cipher_suites.capacity() >= cap);
-    // The next session only gets a note: its summary (the recycled box) says just that.
-    acc.note(5, "one-sided", None);
-    assert!(acc.spare_summaries.is_empty());
-    assert_eq!(acc.sni_of(5), None);
-    let s = acc.take_info(5).unwrap();
-    assert!(s.hello.is_none() && s.diag.is_none() && s.records == 0);
-    assert_eq!(s.accumulation, Some("one-sided"));
+    let h = hello(2000, "new.test");
+    t.send(&h, &chunks(h.len(), 1000));
+    assert!(
+        t.w.acc_mut().spare_hellos.is_empty(),
+        "the recycled hello was used"
+    );
+    let r = t.record();
+    assert_eq!(r["sni"], "new.test");
+    assert_eq!(r["alpn"], serde_json::json!(["h2", "http/1.1"]));
 }
