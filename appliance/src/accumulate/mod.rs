@@ -8,7 +8,9 @@
 //! them, and retransmits on duplicate ACKs or a timeout with backoff.
 //!
 //! Per worker; no locks; no allocation per packet (sessions, held-segment nodes and the hash
-//! index are preallocated; one allocation per *session* for its log summary).
+//! index are preallocated). Per *session*, the ClientHello summary: recycled when no record
+//! takes it (no traffic log), else allocated and handed to the control thread with the record;
+//! tls-parser allocates short-lived vectors while parsing.
 
 pub mod craft;
 mod summary;

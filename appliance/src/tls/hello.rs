@@ -224,8 +224,9 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHelloInfo, HelloError> {
 }
 
 /// [`parse_client_hello`] into a reused `ClientHelloInfo`: every field is overwritten, and
-/// its vectors keep their capacity, so a worker that recycles its summaries parses without
-/// allocating. On error `info` holds a partial parse.
+/// its vectors keep their capacity, so a worker that recycles its summaries does not allocate
+/// them again (tls-parser still allocates short-lived vectors while decoding). On error `info`
+/// holds a partial parse, or the previous one for an error in the fixed fields.
 pub fn parse_client_hello_into(msg: &[u8], info: &mut ClientHelloInfo) -> Result<(), HelloError> {
     let header = msg
         .get(..HANDSHAKE_HEADER_LEN)

@@ -10,9 +10,10 @@
 //!    ClientHello ends at [`HelloSpan::stream_bytes`].
 //! 2. [`copy_hello`] the held payloads, in order, into the worker's scratch buffer of
 //!    `max_bytes + 4` bytes (no allocation on this path).
-//! 3. [`parse_client_hello`] the copied message into a [`ClientHelloInfo`] (SNI, ALPN,
-//!    versions, groups and key shares with the post-quantum flag, ECH, ticket / PSK
-//!    sizes), and fingerprint it with [`ja4()`]. These allocate, once per session.
+//! 3. [`parse_client_hello_into`] the copied message into a (recycled) [`ClientHelloInfo`]
+//!    (SNI, ALPN, versions, groups and key shares with the post-quantum flag, ECH, ticket /
+//!    PSK sizes); the control thread fingerprints it with [`ja4()`]. Once per session; the
+//!    parse allocates short-lived vectors (tls-parser), JA4 its strings.
 //!
 //! Nothing here panics on any input, uses `unsafe`, or knows about DPDK: it takes byte
 //! slices and is tested on captured handshakes in `testdata/`.
