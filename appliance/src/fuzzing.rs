@@ -481,6 +481,8 @@ impl Drop for Storage {
 pub struct VecBuf {
     store: Rc<Storage>,
     len: usize,
+    /// Reports itself as chained over several buffers (`VecIo::rx_chained`).
+    chained: bool,
 }
 
 impl Frame for VecBuf {
@@ -516,10 +518,11 @@ impl Frame for VecBuf {
         VecBuf {
             store: self.store.clone(),
             len: self.len,
+            chained: self.chained,
         }
     }
     fn is_contiguous(&self) -> bool {
-        true
+        !self.chained
     }
 }
 
@@ -543,6 +546,9 @@ pub struct VecIo {
     pub alloc_failed: u64,
     /// Frames not received because the pool was empty (a NIC's `rx_nombuf`).
     pub rx_nombuf: u64,
+    /// Received frames report themselves as chained over several buffers (a jumbo frame
+    /// with scattered RX), of which `data()` is the first.
+    pub rx_chained: bool,
 }
 
 impl VecIo {
@@ -569,6 +575,7 @@ impl VecIo {
                 live: self.live.clone(),
             }),
             len: bytes.len(),
+            chained: false,
         })
     }
 }
@@ -582,7 +589,10 @@ impl PacketIo for VecIo {
                 break;
             };
             match self.buffer(&bytes) {
-                Some(b) => out.push(b),
+                Some(mut b) => {
+                    b.chained = self.rx_chained;
+                    out.push(b)
+                }
                 None => self.rx_nombuf += 1,
             }
         }

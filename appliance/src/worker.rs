@@ -43,6 +43,7 @@ counters! {
         fragments,
         malformed_dropped,
         malformed_passed,
+        multi_segment_passed,
         flows_created,
         flows_active,
         flows_peak,
@@ -338,6 +339,12 @@ impl<P: PacketIo> Worker<P> {
 
     #[inline]
     fn process(&mut self, from: Side, mut buf: P::Buf, pre: &Pre, now_ms: u64) {
+        if !buf.is_contiguous() {
+            // A frame chained over several buffers (jumbo frames with scattered RX): the
+            // parse saw only its first buffer. Forwarded as it came, uninspected, counted.
+            self.counters.base.multi_segment_passed.inc();
+            return self.forward(from, buf);
+        }
         let mut h = match pre.error {
             None => &pre.headers,
             Some(e) => {
@@ -532,7 +539,7 @@ impl<P: PacketIo> Worker<P> {
             self.counters.base.rst_without_flow.inc();
             return None;
         }
-        match self.flows.lookup_or_insert(key, hash, now_ms) {
+        match self.flows.insert(key, hash, now_ms) {
             Insert::Found(idx) => Some(idx),
             Insert::Created(idx) => {
                 self.counters.base.flows_created.inc();
@@ -682,11 +689,16 @@ impl<P: PacketIo> Worker<P> {
             }
             let sni = self.acc.sni_of(idx);
             if let Some(want) = &q.sni {
-                match sni {
-                    Some(s)
-                        if s.eq_ignore_ascii_case(want)
-                            || s.to_ascii_lowercase().ends_with(&format!(".{want}")) => {}
-                    _ => continue,
+                // `want` is lower case; an exact name or a subdomain of it, without allocating.
+                let hit = sni.is_some_and(|s| {
+                    let (s, w) = (s.as_bytes(), want.as_bytes());
+                    s.eq_ignore_ascii_case(w)
+                        || (s.len() > w.len()
+                            && s[s.len() - w.len()..].eq_ignore_ascii_case(w)
+                            && s[s.len() - w.len() - 1] == b'.')
+                });
+                if !hit {
+                    continue;
                 }
             }
             let rec = SessionRecord::from_flow(f, self.id, 0);
@@ -765,7 +777,9 @@ fn end_session<B: Frame>(
     now_ms: u64,
     wait: bool,
 ) {
-    acc.on_flow_removed(idx);
+    if f.has(flag::ACCUMULATING) {
+        acc.on_flow_removed(idx);
+    }
     let tls = acc.take_info(idx);
     let mut f = f;
     if f.has(flag::LOGGED) {

@@ -329,9 +329,17 @@ impl FlowTable {
     /// Find the flow of `key`, or create it (zeroed but for key, id and start time).
     #[inline]
     pub fn lookup_or_insert(&mut self, key: &FlowKey, hash: u64, now_ms: u64) -> Insert {
-        if let Some(i) = self.lookup(key, hash) {
-            return Insert::Found(i);
+        match self.lookup(key, hash) {
+            Some(i) => Insert::Found(i),
+            None => self.insert(key, hash, now_ms),
         }
+    }
+
+    /// Create the flow of `key`, which the caller has just looked up and not found (zeroed but
+    /// for key, id and start time). `Created` or `Full`.
+    #[inline]
+    pub fn insert(&mut self, key: &FlowKey, hash: u64, now_ms: u64) -> Insert {
+        debug_assert!(self.lookup(key, hash).is_none());
         let b = self.bucket(hash);
         // The bucket's own slot if free (one slot to load on lookups), else any free slot.
         let home = !self.live(b as u32);
@@ -400,7 +408,14 @@ impl FlowTable {
     pub fn touch(&mut self, idx: u32, now_ms: u64) {
         let f = &mut self.slab.0[idx as usize].flow;
         f.last_ms = (now_ms as u32).wrapping_sub(f.start_ms);
-        let deadline = tick_of(now_ms).saturating_add(self.timeout_ticks[f.state as usize]);
+        self.arm(idx, now_ms);
+    }
+
+    /// (Re)arm the flow's timeout for its current state, from `now_ms`.
+    #[inline]
+    fn arm(&mut self, idx: u32, now_ms: u64) {
+        let state = self.slab.0[idx as usize].flow.state;
+        let deadline = tick_of(now_ms).saturating_add(self.timeout_ticks[state as usize]);
         self.wheel.arm(&mut self.slab, idx, deadline);
     }
 
@@ -461,10 +476,7 @@ impl FlowTable {
                 });
             for &idx in &expired[..n] {
                 if self.get(idx).has(flag::ACCUMULATING) {
-                    let f = self.get(idx);
-                    let deadline =
-                        tick_of(now_ms).saturating_add(self.timeout_ticks[f.state as usize]);
-                    self.wheel.arm(&mut self.slab, idx, deadline);
+                    self.arm(idx, now_ms); // not a packet: last_ms stays
                     continue;
                 }
                 let f = self.remove(idx);
@@ -501,13 +513,6 @@ impl FlowTable {
             .filter(|&i| self.live(i))
             .map(|i| (i, self.get(i)));
         (it, next)
-    }
-
-    /// Visit live flows (tests, control requests on small tables): a scan of every slot.
-    pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        (0..self.capacity)
-            .filter(|&i| self.live(i))
-            .map(|i| self.get(i))
     }
 }
 

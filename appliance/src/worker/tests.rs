@@ -397,3 +397,66 @@ fn shutdown_ends_open_sessions_once() {
     assert_eq!(c.ended[EndReason::Shutdown.index()].get(), 1);
     assert!(w.flows().is_empty());
 }
+
+/// A frame chained over several buffers is forwarded as it came and counted: its first
+/// buffer is not the whole frame, so it is neither parsed into a flow nor edited (no MSS fixup).
+#[test]
+fn chained_frames_pass_uninspected() {
+    let (mut w, c, _) = worker_with("[mss]\nclamp = 1200\n", VecIo::default());
+    w.io.rx_chained = true;
+    let syn = session(false, true)[0].1.clone();
+    run(&mut w, &[(true, syn.clone())], 0);
+    assert_eq!(w.io.sent[1], vec![syn], "forwarded unchanged");
+    assert_eq!(c.base.multi_segment_passed.get(), 1);
+    assert_eq!(c.base.flows_created.get(), 0);
+    assert_eq!(w.io.live(), 0);
+}
+
+/// Frames that depend on each other in one burst (a SYN creating the flow its data segments
+/// need, a RST then a new SYN on the same 4-tuple, more frames than the pipeline's distance)
+/// come out and are counted exactly as when each frame is polled alone.
+#[test]
+fn a_burst_of_dependent_frames_matches_frame_by_frame() {
+    const S: u8 = 0x02;
+    const R: u8 = 0x04;
+    let syn = [TcpOption::Mss(1460)];
+    let mut frames = Vec::new();
+    for v6 in [false, true] {
+        frames.push(seg(true, v6, S, 100, 0, &syn, b""));
+    }
+    for i in 0..14u32 {
+        for v6 in [false, true] {
+            frames.push(seg(true, v6, A, 101 + i * 10, 1, &[], &[i as u8; 10]));
+        }
+    }
+    frames.push(seg(true, true, R | A, 241, 1, &[], b""));
+    frames.push(seg(true, true, S, 9000, 0, &syn, b""));
+    frames.push(seg(true, true, A, 9001, 1, &[], b"again"));
+    assert!(frames.len() > BURST);
+
+    let cfg = "[mss]\nclamp = 1200\n";
+    let (mut one, c_one, _) = worker_with(cfg, VecIo::default());
+    run(
+        &mut one,
+        &frames.iter().map(|f| (true, f.clone())).collect::<Vec<_>>(),
+        0,
+    );
+    let (mut burst, c_burst, _) = worker_with(cfg, VecIo::default());
+    burst.io.rx[0].extend(frames.iter().cloned());
+    while burst.poll(0) > 0 {}
+
+    assert_eq!(burst.io.sent[1], one.io.sent[1]);
+    assert_eq!(one.io.sent[1].len(), frames.len());
+    let counts = |c: &WorkerCounters| {
+        let mut v = c.snapshot();
+        v.retain(|(n, _)| n != "polls" && n != "busy_polls");
+        v
+    };
+    assert_eq!(counts(&c_burst), counts(&c_one));
+    assert_eq!(c_one.base.flows_created.get(), 3);
+    assert_eq!(c_one.base.port_reuse.get(), 1);
+    assert_eq!(
+        c_one.mss[0][MssOutcome::Clamped { from: 0, to: 0 }.index()].get(),
+        3
+    );
+}
