@@ -57,7 +57,7 @@ fn flow(c: &mut Criterion) {
                 black_box(table.lookup(&k, k.hash()))
             })
         });
-        // The worker's path for a known flow: lookup_or_insert finds it.
+        // lookup_or_insert on a present key (the worker calls lookup first, insert on a miss).
         let mut found = fx::Walk::new(n);
         g.bench_function(BenchmarkId::new("lookup_or_insert_found", label), |b| {
             b.iter(|| {

@@ -665,9 +665,14 @@ mod tests {
     fn chains_and_free_list_agree_with_a_model() {
         use std::collections::HashMap;
         let cap = 61;
-        let mut t = FlowTable::new(cap, 3, Timeouts::default());
+        let to = Timeouts {
+            non_tcp: 0.5,
+            ..Timeouts::default()
+        };
+        let mut t = FlowTable::new(cap, 3, to);
         let mut model: HashMap<u16, u32> = HashMap::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut aged = 0;
         for step in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;
@@ -675,12 +680,17 @@ mod tests {
             let k = (x % 97) as u16;
             let kk = key(k);
             match x >> 60 {
-                0..=9 => match t.lookup_or_insert(&kk, kk.hash(), step) {
+                0..=9 => match t.lookup_or_insert(&kk, kk.hash(), step * 10) {
                     Insert::Created(i) => {
                         assert!(model.insert(k, i).is_none(), "created twice: {k}");
                         assert!(model.len() <= cap as usize);
+                        // In the wheel too: a free slot's back link shares its link field.
+                        t.touch(i, step * 10);
                     }
-                    Insert::Found(i) => assert_eq!(model.get(&k), Some(&i)),
+                    Insert::Found(i) => {
+                        assert_eq!(model.get(&k), Some(&i));
+                        t.touch(i, step * 10);
+                    }
                     Insert::Full => assert_eq!(model.len(), cap as usize),
                 },
                 _ => {
@@ -688,6 +698,13 @@ mod tests {
                         assert_eq!(t.remove(i).key, kk);
                     }
                 }
+            }
+            if step % 997 == 0 {
+                // A step is 10 ms: age out flows idle for the non-TCP timeout (0.5 s).
+                t.expire(step * 10, usize::MAX, |i, f| {
+                    assert_eq!(model.remove(&f.key.port_a), Some(i));
+                    aged += 1;
+                });
             }
             assert_eq!(t.len(), model.len());
             if step % 1000 == 0 {
@@ -701,6 +718,7 @@ mod tests {
                 assert_eq!(live, want);
             }
         }
+        assert!(aged > 0, "nothing aged out");
         // Fill up: every slot is reachable again.
         for k in 1000..1000 + cap as u16 {
             let _ = t.lookup_or_insert(&key(k), key(k).hash(), 0);
