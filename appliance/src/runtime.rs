@@ -148,7 +148,12 @@ pub fn run(
         )?),
         None => None,
     };
-    let mut handles = Vec::new();
+    // Declared after the ports, pool and EAL, so dropped (workers stopped and joined) before
+    // them on every return, an early error included.
+    let mut workers = WorkerThreads {
+        stop: worker_stop.clone(),
+        handles: Vec::new(),
+    };
     for q in 0..queues {
         let c = Arc::new(WorkerCounters::default());
         counters.push(c.clone());
@@ -213,7 +218,7 @@ pub fn run(
         ready_rx
             .recv()
             .map_err(|_| format!("worker {q} died during start"))??;
-        handles.push(h);
+        workers.handles.push(h);
     }
 
     let links: Vec<String> = ports
@@ -340,14 +345,12 @@ pub fn run(
     tracing::info!("stopping: draining workers");
     worker_stop.store(true, Ordering::SeqCst);
     // Keep draining while workers end their sessions, so every one gets its record.
-    while handles.iter().any(|h| !h.is_finished()) {
+    while workers.handles.iter().any(|h| !h.is_finished()) {
         drain_logs(&logs, &mut traffic_log);
         drain_captures(&capture_queues, &mut capture_writer);
         std::thread::sleep(Duration::from_millis(1));
     }
-    for h in handles {
-        let _ = h.join();
-    }
+    workers.join();
     // Capture callbacks run inside the workers' RX/TX bursts: stop the server only now.
     drop(pdump);
     drain_logs(&logs, &mut traffic_log);
@@ -511,4 +514,27 @@ fn fmt_counters(c: &[(String, u64)]) -> String {
         .map(|(n, v)| format!("{n}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The worker threads: stopped and joined when dropped, so that an error return after they
+/// started (a later worker failing to pin, the control socket or metrics listener failing to
+/// bind) cannot leave them polling ports, a pool and an EAL being torn down under them.
+struct WorkerThreads {
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerThreads {
+    fn join(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for WorkerThreads {
+    fn drop(&mut self) {
+        self.join();
+    }
 }
