@@ -312,12 +312,19 @@ fn respond(
     conn.write_all(&bytes)?;
     conn.flush()?;
     let _ = conn.shutdown(std::net::Shutdown::Write);
-    // Let the client read the answer before the close (avoids a reset on unread input).
+    // Let the client read the answer before the close (avoids a reset on unread input), but
+    // for 200 ms and 64 KiB at most: a client trickling bytes must not hold the thread.
     let mut sink = [0u8; 512];
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-    while let Ok(n) = conn.read(&mut sink) {
-        if n == 0 {
+    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    let mut drained = 0usize;
+    while drained < 64 * 1024 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
             break;
+        }
+        match conn.read(&mut sink) {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
         }
     }
     Ok(())
@@ -438,5 +445,29 @@ mod tests {
             assert!(Instant::now() < deadline, "slots never freed: {r}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// A client that keeps trickling bytes after its answer does not hold its connection
+    /// thread: the server closes on it (the drain after an answer is bounded).
+    #[test]
+    fn a_trickling_client_is_closed_on() {
+        let s = server("x 1\n");
+        let mut c = TcpStream::connect(s.local_addr()).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        // One byte every 100 ms, for up to 8 s: each arrives within the 200 ms read timeout,
+        // so only a bound on the whole drain ends it.
+        let mut writes = 0;
+        for _ in 0..80 {
+            if c.write_all(b"x").is_err() {
+                break;
+            }
+            writes += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            writes < 80,
+            "the server kept reading a trickling client for 8 s"
+        );
+        s.stop();
     }
 }
