@@ -203,9 +203,10 @@ impl State {
             "peak_sessions": peak,
             "applies_to": "sessions that start accumulating from now on",
         });
-        let mut warn = warning;
+        // Both warnings when both apply: not saved to the file, and below the peak.
+        let mut warn: Vec<String> = warning.into_iter().collect();
         if after < peak {
-            warn = Some(format!(
+            warn.push(format!(
                 "new capacity {after} sessions is below the peak of {peak} accumulating sessions: expect {} at busy times",
                 match self.cfg.accumulation.on_capacity {
                     OnCapacity::Bypass => "uninspected sessions (on-capacity bypass)",
@@ -213,10 +214,7 @@ impl State {
                 }
             ));
         }
-        if let Some(w) = warn {
-            v["warning"] = json!(w);
-        }
-        Ok(v)
+        Ok(with_warning(v, (!warn.is_empty()).then(|| warn.join("; "))))
     }
 
     pub fn show_accumulation(&self) -> Value {
