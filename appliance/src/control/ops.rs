@@ -195,7 +195,7 @@ impl State {
             &[("accumulation.packetlimit", (n as i64).into())],
         )?;
         let peak = self.capacity.peak_sessions();
-        let mut v = json!({
+        let v = json!({
             "old": old,
             "new": n,
             "capacity_sessions_before": before,
