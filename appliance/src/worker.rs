@@ -121,6 +121,8 @@ pub struct WorkerConfig {
 /// A control request a worker answers between bursts (`show sessions`).
 #[derive(Clone, Debug)]
 pub struct SessionQuery {
+    /// Echoed with the reply, so a late answer to an earlier (timed-out) query is told apart.
+    pub id: u64,
     /// Lower-case SNI (or suffix) to match; None: all sessions.
     pub sni: Option<String>,
     pub limit: usize,
@@ -129,7 +131,8 @@ pub struct SessionQuery {
 /// Lock-free mailbox between the control thread and one worker.
 pub struct Mailbox {
     pub queries: ArrayQueue<SessionQuery>,
-    pub replies: ArrayQueue<Vec<serde_json::Value>>,
+    /// (query id, sessions).
+    pub replies: ArrayQueue<(u64, Vec<serde_json::Value>)>,
 }
 
 impl Default for Mailbox {
@@ -668,7 +671,7 @@ impl<P: PacketIo> Worker<P> {
         match next {
             Some(n) if out.len() < q.limit => self.query = Some((q, n, out)),
             _ => {
-                let _ = self.mailbox.replies.push(out);
+                let _ = self.mailbox.replies.push((q.id, out));
             }
         }
     }

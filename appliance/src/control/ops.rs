@@ -316,24 +316,31 @@ impl State {
     }
 
     fn show_sessions(&self, sni: Option<String>, limit: u32) -> Result<Value, String> {
+        static NEXT_QUERY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let q = SessionQuery {
+            id: NEXT_QUERY.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             sni: sni.map(|s| s.to_ascii_lowercase()),
             limit: limit as usize,
         };
         let mut asked = Vec::new();
+        let mut missing = Vec::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             while m.replies.pop().is_some() {} // stale answers of a timed-out request
             if m.queries.push(q.clone()).is_ok() {
                 asked.push(i);
+            } else {
+                missing.push(i); // still busy with earlier queries
             }
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut sessions = Vec::new();
-        let mut missing = Vec::new();
         for i in asked {
             let reply = loop {
-                if let Some(r) = self.mailboxes[i].replies.pop() {
-                    break Some(r);
+                // A late answer to an earlier, timed-out query is dropped.
+                match self.mailboxes[i].replies.pop() {
+                    Some((id, r)) if id == q.id => break Some(r),
+                    Some(_) => continue,
+                    None => {}
                 }
                 if Instant::now() > deadline {
                     break None;
