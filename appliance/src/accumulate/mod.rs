@@ -920,10 +920,13 @@ impl<B: Frame> Accumulator<B> {
         let limit = sess.deframer.max_bytes() as usize + 4;
         // Into a recycled summary (tls-parser still allocates temporaries while parsing).
         let mut hello = self.spare_hellos.pop().unwrap_or_default();
-        let parsed = match tls::copy_hello(chunks[..k].iter().copied(), &mut self.scratch[..limit])
+        // Why it failed (the record's diag), or None: parsed.
+        let failed = match tls::copy_hello(chunks[..k].iter().copied(), &mut self.scratch[..limit])
         {
-            Ok(len) => tls::parse_client_hello_into(&self.scratch[..len], &mut hello).is_ok(),
-            Err(_) => false,
+            Ok(len) => tls::parse_client_hello_into(&self.scratch[..len], &mut hello)
+                .err()
+                .map(|e| e.name()),
+            Err(e) => Some(e.name()),
         };
         let wire = span.stream_bytes;
         self.counters.hist.record(segments, wire);
@@ -931,11 +934,11 @@ impl<B: Frame> Accumulator<B> {
             self.counters.acc.hello_bytes_max.set(wire as u64);
         }
         self.counters.acc.completed.inc();
-        if !parsed {
+        if let Some(why) = failed {
             self.spare_hellos.push(hello);
             self.counters.acc.parse_errors.inc();
             flows.get_mut(fidx).set(flag::ACC_DONE);
-            self.note(fidx, "parse-error", None);
+            self.note(fidx, "parse-error", Some(format!("ClientHello: {why}")));
             self.release(io, flows, sidx, live, false, false);
             return;
         };

@@ -547,3 +547,22 @@ fn a_recycled_hello_is_parsed_into_and_shows_nothing_old() {
     assert_eq!(r["sni"], "new.test");
     assert_eq!(r["alpn"], serde_json::json!(["h2", "http/1.1"]));
 }
+
+/// A ClientHello that frames correctly but does not parse is released uninspected, and the
+/// record says why.
+#[test]
+fn an_unparsable_hello_is_released_with_the_reason() {
+    let mut h = hello(900, "bad.test");
+    // Cipher suites length (after record header 5, handshake header 4, version 2, random 32,
+    // session id 1 + 32): runs past the body.
+    assert_eq!(h[5], 1, "a ClientHello");
+    h[76..78].copy_from_slice(&[0xff, 0xfe]);
+    let mut t = T::new("");
+    t.send(&h, &chunks(h.len(), 500));
+    assert_eq!(t.counter("acc_parse_errors"), 1);
+    assert_eq!(t.server_stream(), h);
+    let r = t.record();
+    assert_eq!(r["accumulation"], "parse-error");
+    let diag = r["diag"].as_str().unwrap_or_default().to_string();
+    assert!(diag.starts_with("ClientHello: "), "{r}");
+}

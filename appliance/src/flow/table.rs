@@ -437,12 +437,13 @@ impl FlowTable {
             slots[b].head = next;
         } else {
             let mut i = slots[b].head;
-            while i != END {
-                if slots[i as usize].next == idx {
-                    slots[i as usize].next = next;
-                    break;
-                }
+            while i != END && slots[i as usize].next != idx {
                 i = slots[i as usize].next;
+            }
+            // A live flow is always in its bucket's chain.
+            debug_assert!(i != END, "flow {idx} missing from its chain");
+            if i != END {
+                slots[i as usize].next = next;
             }
         }
         self.put_free(idx);
