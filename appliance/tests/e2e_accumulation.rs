@@ -290,14 +290,23 @@ fn advise_covers_the_client_hellos_seen() {
     );
     // Linux clients use timestamps: 524 bytes per 590-byte frame, so the rule falls short and
     // advise says so.
-    if v["rule_590_packetlimit"].as_u64().unwrap() < max {
-        assert!(v["note"].as_str().unwrap().contains("590 rule"), "{v}");
-    }
+    assert!(v["rule_590_packetlimit"].as_u64().unwrap() < max, "{v}");
+    assert!(v["note"].as_str().unwrap().contains("590 rule"), "{v}");
+    let (_, a) = ctl(&sock, "show accumulation");
     let (_, w) = ctl(&sock, "what-if packetlimit 16");
     assert_eq!(
         w["capacity_sessions"].as_u64().unwrap(),
         w["memory_bytes"].as_u64().unwrap() / w["memory_per_session_bytes"].as_u64().unwrap()
     );
+    // The pool divided by the asked limit, not by the one in force (32), which what-if
+    // leaves unchanged.
+    assert_eq!(
+        w["capacity_sessions"].as_u64().unwrap(),
+        a["pool_packets"].as_u64().unwrap() / 16,
+        "{w} {a}"
+    );
+    let (_, after) = ctl(&sock, "show accumulation");
+    assert_eq!(after["packetlimit"], 32);
     stop_clean(app);
 }
 
