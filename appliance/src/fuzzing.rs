@@ -153,6 +153,12 @@ pub fn repair_checksums(frame: &mut [u8]) {
 /// `tamper`, the buffer is changed after parsing, so the headers no longer describe it: then
 /// fixup must only not panic and not grow the frame past its buffer.
 pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bool) {
+    // The datapath's fast path declines or agrees with the general parser.
+    let mut fast = packet::Headers::default();
+    if let Some((src, dst)) = packet::fast::parse_common_into(frame, &mut fast) {
+        assert_eq!(Ok(fast), packet::parse(frame), "fast path disagrees");
+        assert_eq!((src.to_be_bytes(), dst.to_be_bytes()), (fast.src, fast.dst));
+    }
     let Ok(h) = packet::parse(frame) else { return };
     check_headers(frame, &h);
     let mut buf = frame.to_vec();

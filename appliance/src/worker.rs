@@ -195,17 +195,37 @@ impl Pre {
     /// Fill in place (no `Headers` moved through the stack: the datapath's hottest copy).
     #[inline]
     fn fill(&mut self, frame: &[u8]) {
-        self.error = packet::parse_into(frame, &mut self.headers).err();
-        match self
-            .error
-            .is_none()
-            .then(|| FlowKey::from_headers_hashed(&self.headers))
-        {
-            Some(Some((k, src_is_a, hash))) => {
+        let keyed = match packet::fast::parse_common_into(frame, &mut self.headers) {
+            // The common shapes (TCP over IPv4 or IPv6): the key from the addresses as
+            // parsed, not loaded back from the headers just stored.
+            Some((src, dst)) => {
+                self.error = None;
+                let h = &self.headers;
+                h.tcp().map(|t| {
+                    FlowKey::from_parts_hashed(
+                        src,
+                        dst,
+                        t.src_port,
+                        t.dst_port,
+                        h.vlan_outer,
+                        h.l4_proto,
+                    )
+                })
+            }
+            None => {
+                self.error = packet::parse_into(frame, &mut self.headers).err();
+                match self.error {
+                    None => FlowKey::from_headers_hashed(&self.headers),
+                    Some(_) => None,
+                }
+            }
+        };
+        match keyed {
+            Some((k, src_is_a, hash)) => {
                 self.key = Some((k, src_is_a));
                 self.hash = hash;
             }
-            _ => {
+            None => {
                 self.key = None;
                 self.hash = 0;
             }

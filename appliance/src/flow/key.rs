@@ -28,15 +28,13 @@ impl FlowKey {
     #[inline]
     pub fn hash(&self) -> u64 {
         mix(
-            &self.a,
-            &self.b,
+            u128::from_be_bytes(self.a),
+            u128::from_be_bytes(self.b),
             tail(self.port_a, self.port_b, self.vlan, self.proto),
         )
     }
 
-    /// `from_headers` and the key's `hash`, computed from the values before they are stored
-    /// (hashing the key just written would load it back in wider words than were stored,
-    /// which stalls the CPU on every packet).
+    /// `from_headers` and the key's `hash`.
     #[inline]
     pub fn from_headers_hashed(h: &Headers) -> Option<(FlowKey, bool, u64)> {
         let (sp, dp) = match h.l4 {
@@ -48,25 +46,48 @@ impl FlowKey {
         if !h.is_ip() {
             return None;
         }
-        // (address, port) order, as integers: a byte-wise array comparison costs a loop.
         let (s, d) = (u128::from_be_bytes(h.src), u128::from_be_bytes(h.dst));
-        let src_is_a = s < d || (s == d && sp <= dp);
+        Some(Self::from_parts_hashed(
+            s,
+            d,
+            sp,
+            dp,
+            h.vlan_outer,
+            h.l4_proto,
+        ))
+    }
+
+    /// The key, whether the source is `a`, and the hash, from the packet's addresses as
+    /// integers (IPv4-mapped for IPv4), ports, outer VLAN and protocol. The datapath calls
+    /// this with values still in registers: hashing a key just stored would load it back in
+    /// wider words than were stored, which stalls the CPU on every packet.
+    #[inline]
+    pub fn from_parts_hashed(
+        src: u128,
+        dst: u128,
+        src_port: u16,
+        dst_port: u16,
+        vlan: u16,
+        proto: u8,
+    ) -> (FlowKey, bool, u64) {
+        // (address, port) order, as integers: a byte-wise array comparison costs a loop.
+        let src_is_a = src < dst || (src == dst && src_port <= dst_port);
         let (a, pa, b, pb) = if src_is_a {
-            (&h.src, sp, &h.dst, dp)
+            (src, src_port, dst, dst_port)
         } else {
-            (&h.dst, dp, &h.src, sp)
+            (dst, dst_port, src, src_port)
         };
-        let hash = mix(a, b, tail(pa, pb, h.vlan_outer, h.l4_proto));
+        let hash = mix(a, b, tail(pa, pb, vlan, proto));
         let key = FlowKey {
-            a: *a,
-            b: *b,
+            a: a.to_be_bytes(),
+            b: b.to_be_bytes(),
             port_a: pa,
             port_b: pb,
-            vlan: h.vlan_outer,
-            proto: h.l4_proto,
+            vlan,
+            proto,
             _pad: 0,
         };
-        Some((key, src_is_a, hash))
+        (key, src_is_a, hash)
     }
 
     /// Whether the key is IPv4 (addresses are IPv4-mapped).
@@ -80,23 +101,15 @@ fn tail(port_a: u16, port_b: u16, vlan: u16, proto: u8) -> u64 {
     (port_a as u64) | (port_b as u64) << 16 | (vlan as u64) << 32 | (proto as u64) << 48
 }
 
+/// Multiply-rotate over the key's words: each address as its two 64-bit halves in memory
+/// order (little-endian words of the big-endian bytes), then the ports, VLAN and protocol.
 #[inline(always)]
-fn mix(a: &[u8; 16], b: &[u8; 16], tail: u64) -> u64 {
+fn mix(a: u128, b: u128, tail: u64) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let w = |x: &[u8; 16], i: usize| {
-        u64::from_le_bytes([
-            x[i],
-            x[i + 1],
-            x[i + 2],
-            x[i + 3],
-            x[i + 4],
-            x[i + 5],
-            x[i + 6],
-            x[i + 7],
-        ])
-    };
+    let hi = |x: u128| ((x >> 64) as u64).swap_bytes();
+    let lo = |x: u128| (x as u64).swap_bytes();
     let mut h = 0u64;
-    for x in [w(a, 0), w(a, 8), w(b, 0), w(b, 8), tail] {
+    for x in [hi(a), lo(a), hi(b), lo(b), tail] {
         h = (h ^ x).wrapping_mul(K).rotate_left(29);
     }
     h ^ (h >> 32)

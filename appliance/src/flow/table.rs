@@ -193,7 +193,7 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
-struct Slab(Vec<Slot>);
+struct Slab(HugeSlice<Slot>);
 
 impl HasLinks for Slab {
     #[inline]
@@ -227,7 +227,7 @@ impl FlowTable {
             next: 0,
             head: END,
         };
-        let mut slots = huge_vec(cap as usize, empty);
+        let mut slots = HugeSlice::new(cap as usize, empty);
         for (i, s) in slots.iter_mut().enumerate() {
             let (i, next) = (i as u32, i as u32 + 1);
             s.next = FREE | if next == cap { END } else { next };
@@ -263,7 +263,7 @@ impl FlowTable {
 
     /// Memory the table holds, in bytes: the slots (flows with their index) and the wheel.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.0.capacity() * std::mem::size_of::<Slot>() + self.wheel.memory_bytes()
+        self.slab.0.len() * std::mem::size_of::<Slot>() + self.wheel.memory_bytes()
     }
 
     #[inline]
@@ -517,28 +517,72 @@ impl FlowTable {
     }
 }
 
-/// `vec![value; n]`, asking the kernel first to back it with transparent huge pages: flow
-/// lookups touch the table at random, and with 4 KiB pages a million flows means a TLB miss
-/// (a page walk) on top of every cache miss. Only a hint: without THP it is a plain vector.
-fn huge_vec<T: Copy>(n: usize, value: T) -> Vec<T> {
-    const HUGE: usize = 2 << 20;
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    let bytes = n * std::mem::size_of::<T>();
-    if bytes >= HUGE {
-        let start = v.as_mut_ptr() as usize;
-        let first = start.next_multiple_of(HUGE);
-        let end = (start + bytes) & !(HUGE - 1);
-        if end > first {
-            // SAFETY: [first, end) lies inside the vector's own allocation (capacity n, not yet
-            // touched); MADV_HUGEPAGE changes how it is backed, never its contents or validity.
-            unsafe {
-                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    v.resize(n, value);
-    v
+/// A fixed-size array in memory aligned to 2 MiB and advised to be backed by transparent
+/// huge pages (`MADV_HUGEPAGE`), so that a table of any size sits in whole huge pages: a flow
+/// lookup then costs no TLB miss. (A `Vec` of the same size starts wherever the allocator
+/// puts it, and the partial 2 MiB region at its start stays in 4 KiB pages.)
+struct HugeSlice<T: Copy> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
 }
+
+const HUGE_PAGE: usize = 2 << 20;
+
+impl<T: Copy> HugeSlice<T> {
+    fn new(n: usize, value: T) -> HugeSlice<T> {
+        let layout = Self::layout(n);
+        // SAFETY: the layout has a non-zero size (at least one element of a non-zero size).
+        let raw = unsafe { std::alloc::alloc(layout) }.cast::<T>();
+        let Some(ptr) = std::ptr::NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: [ptr, ptr + layout.size()) is the allocation just made, 2 MiB aligned, not
+        // yet touched; MADV_HUGEPAGE changes how it is backed,
+        // never its contents or validity. A refusal (THP disabled) leaves 4 KiB pages.
+        unsafe {
+            libc::madvise(ptr.as_ptr().cast(), layout.size(), libc::MADV_HUGEPAGE);
+        }
+        for i in 0..n {
+            // SAFETY: i < n, inside the allocation; T is Copy (no drop of the garbage there).
+            unsafe { ptr.as_ptr().add(i).write(value) };
+        }
+        HugeSlice { ptr, len: n }
+    }
+
+    fn layout(n: usize) -> std::alloc::Layout {
+        // The size is not rounded up: memory per flow stays what the slots need; only the
+        // last, partial huge page's worth is in 4 KiB pages.
+        let bytes = n.max(1) * std::mem::size_of::<T>().max(1);
+        std::alloc::Layout::from_size_align(bytes, HUGE_PAGE).expect("flow table size")
+    }
+}
+
+impl<T: Copy> std::ops::Deref for HugeSlice<T> {
+    type Target = [T];
+    #[inline(always)]
+    fn deref(&self) -> &[T] {
+        // SAFETY: ptr holds len initialised elements (written in `new`) for self's lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> std::ops::DerefMut for HugeSlice<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and &mut self is the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this same layout; T is Copy, nothing to drop.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.len)) }
+    }
+}
+
+// SAFETY: a HugeSlice owns its elements like a Box<[T]>; sending it sends them.
+unsafe impl<T: Copy + Send> Send for HugeSlice<T> {}
 
 /// Ask the CPU to start loading the cache line at `p` (a hint: any address is allowed).
 #[inline(always)]

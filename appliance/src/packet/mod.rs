@@ -17,6 +17,7 @@
 pub mod checksum;
 mod error;
 pub mod ethernet;
+pub mod fast;
 pub mod ipv4;
 pub mod ipv6;
 pub mod parse;
