@@ -527,7 +527,7 @@ impl<P: PacketIo> Worker<P> {
     /// The flow of a packet, created if new (roles from the SYN / SYN-ACK, or from the port
     /// the packet arrived on when picked up mid-stream). None: no flow (table full, or a RST
     /// for an unknown session, which is not worth a flow).
-    #[inline]
+    #[inline(always)]
     fn flow_for(
         &mut self,
         key: &FlowKey,
@@ -537,12 +537,32 @@ impl<P: PacketIo> Worker<P> {
         src_is_a: bool,
         tcp: Option<&packet::TcpInfo>,
     ) -> Option<u32> {
-        if let Some(idx) = self.flows.lookup(key, hash) {
-            let f = self.flows.get(idx);
+        // The hit, inline (nearly every packet); the rest out of line, so the per-packet
+        // path carries no call and none of the creation code's register pressure.
+        let found = self.flows.lookup(key, hash);
+        if let Some(idx) = found {
             let new_syn = tcp.is_some_and(|t| t.flags.syn() && !t.flags.ack());
-            if !(new_syn && f.state == TcpState::Closed) {
+            if !new_syn || self.flows.get(idx).state != TcpState::Closed {
                 return Some(idx);
             }
+        }
+        self.flow_slow(found, key, hash, now_ms, from, src_is_a, tcp)
+    }
+
+    /// `flow_for` when the flow is not found, or a SYN reuses a closed session's 4-tuple.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn flow_slow(
+        &mut self,
+        found: Option<u32>,
+        key: &FlowKey,
+        hash: u64,
+        now_ms: u64,
+        from: Side,
+        src_is_a: bool,
+        tcp: Option<&packet::TcpInfo>,
+    ) -> Option<u32> {
+        if let Some(idx) = found {
             // A new SYN on a closed session's 4-tuple: end the old one, start afresh.
             self.counters.base.port_reuse.inc();
             let old = self.flows.remove(idx);

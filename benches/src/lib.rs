@@ -3,10 +3,16 @@
 //! keys made from an index, filled flow tables, ClientHellos cut into a chosen number of
 //! segments.
 
+use appliance::config::Config;
 use appliance::flow::{FlowKey, FlowTable, Insert, Timeouts};
 use appliance::gen::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption, ACK, PSH, SYN};
 use appliance::gen::hello::{self, HelloSpec};
+use appliance::gen::{paired, GenArgs};
+use appliance::io::{Frame, PacketIo, Side, BURST};
+use appliance::live::{Live, Shared};
+use appliance::worker::{Worker, WorkerConfig, WorkerCounters};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// A multiplier coprime with every table size used here (odd, not a multiple of 5), so
 /// `i -> i * STRIDE mod n` visits all of `0..n` in a cache-unfriendly order.
@@ -256,4 +262,146 @@ mod tests {
             );
         }
     }
+}
+
+// ---- the worker on a replay device (benches/worker.rs, src/bin/worker-count.rs)
+
+/// A plain owned buffer (no refcount: `share` copies, which established flows never do).
+pub struct Buf {
+    bytes: Box<[u8]>,
+    len: usize,
+}
+
+impl Buf {
+    fn fill(&mut self, frame: &[u8]) {
+        self.bytes[..frame.len()].copy_from_slice(frame);
+        self.len = frame.len();
+    }
+}
+
+impl Frame for Buf {
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
+    fn with_tailroom(&mut self) -> &mut [u8] {
+        &mut self.bytes[..]
+    }
+    fn set_len(&mut self, len: usize) -> bool {
+        if len > self.bytes.len() {
+            return false;
+        }
+        self.len = len;
+        true
+    }
+    fn rss_hash(&self) -> Option<u32> {
+        None
+    }
+    fn share(&self) -> Self {
+        Buf {
+            bytes: self.bytes.clone(),
+            len: self.len,
+        }
+    }
+    fn is_contiguous(&self) -> bool {
+        true
+    }
+}
+
+/// Stored frames replayed in a loop into reused buffers, as `net_pcap` with `infinite_rx`
+/// does: each RX copies a stored frame into a free buffer; TX queues it; flush frees it
+/// (`net_null`). Only the client side receives.
+pub struct Replay {
+    frames: Vec<Vec<u8>>,
+    next: usize,
+    free: Vec<Buf>,
+    pending: Vec<Buf>,
+}
+
+impl Replay {
+    pub fn new(frames: Vec<Vec<u8>>) -> Replay {
+        let free = (0..4 * BURST)
+            .map(|_| Buf {
+                bytes: vec![0; 2048].into_boxed_slice(),
+                len: 0,
+            })
+            .collect();
+        Replay {
+            frames,
+            next: 0,
+            free,
+            pending: Vec::with_capacity(BURST),
+        }
+    }
+}
+
+impl PacketIo for Replay {
+    type Buf = Buf;
+    fn rx_burst(&mut self, side: Side, out: &mut Vec<Buf>) {
+        out.clear();
+        if side == Side::Server {
+            return;
+        }
+        while out.len() < BURST {
+            let Some(mut b) = self.free.pop() else { break };
+            b.fill(&self.frames[self.next]);
+            self.next = if self.next + 1 == self.frames.len() {
+                0
+            } else {
+                self.next + 1
+            };
+            out.push(b);
+        }
+    }
+    fn tx(&mut self, _side: Side, buf: Buf) {
+        self.pending.push(buf);
+    }
+    fn flush(&mut self) {
+        self.free.append(&mut self.pending);
+    }
+    fn alloc(&mut self) -> Option<Buf> {
+        self.free.pop()
+    }
+    fn tx_dropped(&self) -> [u64; 2] {
+        [0, 0]
+    }
+}
+
+/// A worker (flow table of `capacity`) on a [`Replay`] of `frames`, its flows not created yet.
+pub fn replay_worker(frames: Vec<Vec<u8>>, capacity: u32) -> Worker<Replay> {
+    let cfg = Config::parse(&format!("[flow]\ncapacity = {capacity}\n")).expect("config");
+    let shared = Shared::new(Live::from_config(&cfg, [1500, 1500]));
+    Worker::new(
+        WorkerConfig {
+            id: 0,
+            flow_capacity: cfg.flow.capacity,
+            timeouts: cfg.flow.timeouts,
+            on_table_full: cfg.flow.on_table_full,
+            malformed: cfg.flow.malformed,
+            wall_epoch_ms: 0,
+            capacity: appliance::accumulate::Capacity::new(cfg.accumulation.pool_packets),
+            mailbox: Default::default(),
+        },
+        Replay::new(frames),
+        Arc::new(WorkerCounters::default()),
+        shared,
+        None,
+    )
+}
+
+/// One client data segment for each of `n` established flows (`appliance gen --established`,
+/// 64 client addresses), as `scripts/bench` replays them.
+pub fn established_frames(n: u32) -> Vec<Vec<u8>> {
+    let args = GenArgs {
+        sessions: n,
+        clients: 64,
+        ..GenArgs::default()
+    };
+    paired::established_frames(&args)
+        .expect("established frames")
+        .into_iter()
+        .map(|[c, _]| c)
+        .collect()
 }
