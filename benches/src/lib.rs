@@ -203,67 +203,6 @@ pub fn hello_segments(segments: usize) -> (Vec<u8>, usize) {
     (ch.bytes, seg)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use appliance::packet;
-    use appliance::tls;
-
-    #[test]
-    fn keys_are_distinct_canonical_and_parse_like_frames() {
-        let mut seen = std::collections::HashSet::new();
-        for i in (0..2_000_000u64)
-            .step_by(997)
-            .chain([19_999_999, 20_000_000])
-        {
-            let k = flow_key(i);
-            assert!((k.a, k.port_a) < (k.b, k.port_b));
-            assert!(k.is_v4());
-            assert!(seen.insert((k.a, k.port_a, k.b)));
-        }
-        // A key built here equals the parser's key for the same 5-tuple.
-        let f = syn_v4();
-        let h = packet::parse(&f).unwrap();
-        let (k, src_is_a) = FlowKey::from_headers(&h).unwrap();
-        assert!(src_is_a);
-        assert_eq!(k.proto, 6);
-    }
-
-    #[test]
-    fn walk_visits_everything_once() {
-        for n in [1u64, 7, 10_000] {
-            let mut w = Walk::new(n);
-            let mut seen = vec![false; n as usize];
-            for _ in 0..n {
-                let i = w.next_index() as usize;
-                assert!(!seen[i]);
-                seen[i] = true;
-            }
-        }
-    }
-
-    #[test]
-    fn fixtures_parse_and_tables_fill() {
-        for f in [syn_v4(), data_v6(), syn_vlan_v4(), synack_without_mss_v4()] {
-            assert!(packet::parse(&f).unwrap().tcp().is_some());
-        }
-        let t = filled_table(1000, 2048);
-        assert_eq!(t.len(), 1000);
-        let k = flow_key(999);
-        assert!(t.lookup(&k, k.hash()).is_some());
-        let k = flow_key(1000);
-        assert!(t.lookup(&k, k.hash()).is_none());
-        assert!(flow_bytes_per_session(1 << 16) > 0.0);
-        for n in [1, 2, 13, 18] {
-            let (stream, seg) = hello_segments(n);
-            assert_eq!(
-                tls::fuzzing::pipeline(&stream, seg, 16_384).name(),
-                "complete"
-            );
-        }
-    }
-}
-
 // ---- the worker on a replay device (benches/worker.rs, src/bin/worker-count.rs)
 
 /// A plain owned buffer (no refcount: `share` copies, which established flows never do).
@@ -404,4 +343,65 @@ pub fn established_frames(n: u32) -> Vec<Vec<u8>> {
         .into_iter()
         .map(|[c, _]| c)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appliance::packet;
+    use appliance::tls;
+
+    #[test]
+    fn keys_are_distinct_canonical_and_parse_like_frames() {
+        let mut seen = std::collections::HashSet::new();
+        for i in (0..2_000_000u64)
+            .step_by(997)
+            .chain([19_999_999, 20_000_000])
+        {
+            let k = flow_key(i);
+            assert!((k.a, k.port_a) < (k.b, k.port_b));
+            assert!(k.is_v4());
+            assert!(seen.insert((k.a, k.port_a, k.b)));
+        }
+        // A key built here equals the parser's key for the same 5-tuple.
+        let f = syn_v4();
+        let h = packet::parse(&f).unwrap();
+        let (k, src_is_a) = FlowKey::from_headers(&h).unwrap();
+        assert!(src_is_a);
+        assert_eq!(k.proto, 6);
+    }
+
+    #[test]
+    fn walk_visits_everything_once() {
+        for n in [1u64, 7, 10_000] {
+            let mut w = Walk::new(n);
+            let mut seen = vec![false; n as usize];
+            for _ in 0..n {
+                let i = w.next_index() as usize;
+                assert!(!seen[i]);
+                seen[i] = true;
+            }
+        }
+    }
+
+    #[test]
+    fn fixtures_parse_and_tables_fill() {
+        for f in [syn_v4(), data_v6(), syn_vlan_v4(), synack_without_mss_v4()] {
+            assert!(packet::parse(&f).unwrap().tcp().is_some());
+        }
+        let t = filled_table(1000, 2048);
+        assert_eq!(t.len(), 1000);
+        let k = flow_key(999);
+        assert!(t.lookup(&k, k.hash()).is_some());
+        let k = flow_key(1000);
+        assert!(t.lookup(&k, k.hash()).is_none());
+        assert!(flow_bytes_per_session(1 << 16) > 0.0);
+        for n in [1, 2, 13, 18] {
+            let (stream, seg) = hello_segments(n);
+            assert_eq!(
+                tls::fuzzing::pipeline(&stream, seg, 16_384).name(),
+                "complete"
+            );
+        }
+    }
 }
