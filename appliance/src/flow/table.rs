@@ -404,7 +404,7 @@ impl FlowTable {
     }
 
     /// Note activity at `now_ms` and (re)arm the flow's timeout for its current state.
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, idx: u32, now_ms: u64) {
         let f = &mut self.slab.0[idx as usize].flow;
         f.last_ms = (now_ms as u32).wrapping_sub(f.start_ms);
@@ -412,7 +412,7 @@ impl FlowTable {
     }
 
     /// (Re)arm the flow's timeout for its current state, from `now_ms`.
-    #[inline]
+    #[inline(always)]
     fn arm(&mut self, idx: u32, now_ms: u64) {
         let state = self.slab.0[idx as usize].flow.state;
         let deadline = tick_of(now_ms).saturating_add(self.timeout_ticks[state as usize]);

@@ -81,7 +81,7 @@ impl Wheel {
 
     /// Set the flow's deadline; link it now only if it is not linked or its bucket fires too
     /// late for the new deadline.
-    #[inline]
+    #[inline(always)]
     pub fn arm<S: HasLinks>(&mut self, slab: &mut S, idx: u32, deadline: u32) {
         debug_assert!(idx < HEAD);
         let deadline = deadline.max(self.cursor);
@@ -96,6 +96,7 @@ impl Wheel {
         self.link(slab, idx, deadline);
     }
 
+    #[inline(never)]
     fn link<S: HasLinks>(&mut self, slab: &mut S, idx: u32, tick: u32) {
         let b = tick as usize % BUCKETS;
         let head = self.heads[b];
