@@ -101,15 +101,13 @@ fn tail(port_a: u16, port_b: u16, vlan: u16, proto: u8) -> u64 {
     (port_a as u64) | (port_b as u64) << 16 | (vlan as u64) << 32 | (proto as u64) << 48
 }
 
-/// Multiply-rotate over the key's words: each address as its two 64-bit halves in memory
-/// order (little-endian words of the big-endian bytes), then the ports, VLAN and protocol.
+/// Multiply-rotate over the key's words: each address as the two 64-bit halves of its value,
+/// then the ports, VLAN and protocol.
 #[inline(always)]
 fn mix(a: u128, b: u128, tail: u64) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let hi = |x: u128| ((x >> 64) as u64).swap_bytes();
-    let lo = |x: u128| (x as u64).swap_bytes();
     let mut h = 0u64;
-    for x in [hi(a), lo(a), hi(b), lo(b), tail] {
+    for x in [(a >> 64) as u64, a as u64, (b >> 64) as u64, b as u64, tail] {
         h = (h ^ x).wrapping_mul(K).rotate_left(29);
     }
     h ^ (h >> 32)
