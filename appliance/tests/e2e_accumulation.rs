@@ -151,7 +151,7 @@ fn hello_in_two_halves_and_reordered_segments_complete() {
     let o = netns(
         "acp-client",
         &format!(
-            "python3 {} halves 198.18.0.2 443 halves.test",
+            "/usr/bin/python3 {} halves 198.18.0.2 443 halves.test",
             peer.display()
         ),
     );
@@ -169,7 +169,7 @@ fn hello_in_two_halves_and_reordered_segments_complete() {
     let o = netns(
         "acp-client",
         &format!(
-            "python3 {} reorder 198.18.0.2 443 reorder.test",
+            "/usr/bin/python3 {} reorder 198.18.0.2 443 reorder.test",
             peer.display()
         ),
     );
@@ -325,7 +325,7 @@ fn sigterm_with_held_packets_resets_and_logs_each_session_once() {
     let clients: Vec<_> = (0..3)
         .map(|i| {
             std::process::Command::new("ip")
-                .args(["netns", "exec", "acp-client", "python3"])
+                .args(["netns", "exec", "acp-client", common::PYTHON])
                 .arg(&peer)
                 .args(["half", "198.18.0.2", "443", &format!("held{i}.test")])
                 .stdout(std::process::Stdio::piped())

@@ -110,7 +110,10 @@ fn missing_server_mss_is_repaired_on_the_wire() {
 fn end_reasons_are_observed_for_real() {
     let dir = scratch("end-reasons");
     let _tb = Testbed::up("");
-    let _srv = netns_bg("acp-server", &format!("python3 {} server 8080", peer()));
+    let _srv = netns_bg(
+        "acp-server",
+        &format!("/usr/bin/python3 {} server 8080", peer()),
+    );
     wait_listen("acp-server", 8080);
     let log = dir.join("traffic.jsonl");
     let app = Appliance::start(
@@ -126,7 +129,10 @@ fn end_reasons_are_observed_for_real() {
     let client = |mode: &str, extra: &str| {
         ports_of(&netns(
             "acp-client",
-            &format!("python3 {} client 198.18.0.2 8080 {mode} 3 {extra}", peer()),
+            &format!(
+                "/usr/bin/python3 {} client 198.18.0.2 8080 {mode} 3 {extra}",
+                peer()
+            ),
         ))
     };
     let fin = client("fin", "");
@@ -134,7 +140,10 @@ fn end_reasons_are_observed_for_real() {
     let reset = client("server-reset", "");
     let idle = ports_of(&netns(
         "acp-client",
-        &format!("python3 {} client 198.18.0.2 8080 idle 1 3.5", peer()),
+        &format!(
+            "/usr/bin/python3 {} client 198.18.0.2 8080 idle 1 3.5",
+            peer()
+        ),
     ));
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let st = app.stop();
@@ -167,7 +176,10 @@ fn end_reasons_are_observed_for_real() {
 fn two_workers_keep_both_directions_of_each_flow_together() {
     let dir = scratch("two-workers");
     let _tb = Testbed::up("");
-    let _srv = netns_bg("acp-server", &format!("python3 {} server 8080", peer()));
+    let _srv = netns_bg(
+        "acp-server",
+        &format!("/usr/bin/python3 {} server 8080", peer()),
+    );
     wait_listen("acp-server", 8080);
     let log = dir.join("traffic.jsonl");
     let app = Appliance::start(
@@ -182,7 +194,7 @@ fn two_workers_keep_both_directions_of_each_flow_together() {
     );
     let ports = ports_of(&netns(
         "acp-client",
-        &format!("python3 {} client 198.18.0.2 8080 fin 40", peer()),
+        &format!("/usr/bin/python3 {} client 198.18.0.2 8080 fin 40", peer()),
     ));
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let st = app.stop();

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-const TCP_ECHO_SERVER: &str = r#"python3 -c '
+const TCP_ECHO_SERVER: &str = r#"/usr/bin/python3 -c '
 import socket, threading
 def serve(fam, addr):
     s = socket.socket(fam, socket.SOCK_STREAM)
@@ -27,7 +27,7 @@ fn tcp_roundtrip(addr: &str) -> bool {
     let o = netns(
         "acp-client",
         &format!(
-            "python3 -c 'import socket; s=socket.socket(socket.{fam}); s.settimeout(3); s.connect((\"{addr}\", 8080)); s.sendall(b\"hello appliance\"); print(s.recv(100).decode())'"
+            "/usr/bin/python3 -c 'import socket; s=socket.socket(socket.{fam}); s.settimeout(3); s.connect((\"{addr}\", 8080)); s.sendall(b\"hello appliance\"); print(s.recv(100).decode())'"
         ),
     );
     o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "ecnailppa olleh"

@@ -12,6 +12,7 @@ use appliance::io::{Frame, PacketIo, Side, BURST};
 use appliance::live::{Live, Shared};
 use appliance::worker::{Worker, WorkerConfig, WorkerCounters};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// A multiplier coprime with every table size used here (odd, not a multiple of 5), so
@@ -205,16 +206,28 @@ pub fn hello_segments(segments: usize) -> (Vec<u8>, usize) {
 
 // ---- the worker on a replay device (benches/worker.rs, src/bin/worker-count.rs)
 
-/// A plain owned buffer (no refcount: `share` copies, which established flows never do).
+/// A buffer of the replay device. `share` takes a reference, as an mbuf's refcount does
+/// (the accumulator shares the segments it holds).
 pub struct Buf {
-    bytes: Box<[u8]>,
+    bytes: Rc<[u8]>,
     len: usize,
 }
 
 impl Buf {
+    fn empty() -> Buf {
+        Buf {
+            bytes: Rc::from(vec![0u8; 2048]),
+            len: 0,
+        }
+    }
+
     fn fill(&mut self, frame: &[u8]) {
-        self.bytes[..frame.len()].copy_from_slice(frame);
+        self.writable()[..frame.len()].copy_from_slice(frame);
         self.len = frame.len();
+    }
+
+    fn writable(&mut self) -> &mut [u8] {
+        Rc::get_mut(&mut self.bytes).expect("Frame contract: a shared buffer is not written")
     }
 }
 
@@ -223,10 +236,11 @@ impl Frame for Buf {
         &self.bytes[..self.len]
     }
     fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes[..self.len]
+        let len = self.len;
+        &mut self.writable()[..len]
     }
     fn with_tailroom(&mut self) -> &mut [u8] {
-        &mut self.bytes[..]
+        self.writable()
     }
     fn set_len(&mut self, len: usize) -> bool {
         if len > self.bytes.len() {
@@ -251,24 +265,32 @@ impl Frame for Buf {
 
 /// Stored frames replayed in a loop into reused buffers, as `net_pcap` with `infinite_rx`
 /// does: each RX copies a stored frame into a free buffer; TX queues it; flush frees it
-/// (`net_null`). Only the client side receives.
+/// (`net_null`). [`Replay::new`] replays frames on the client side only; [`Replay::rounds`]
+/// replays rounds of frames, each for one side, one round per side's RX call, so that the
+/// worker (which reads the client side, then the server side, every poll) sees both
+/// directions of each session in order.
 pub struct Replay {
-    frames: Vec<Vec<u8>>,
+    rounds: Vec<(Side, Vec<Vec<u8>>)>,
+    round: usize,
     next: usize,
     free: Vec<Buf>,
     pending: Vec<Buf>,
 }
 
+/// Buffers kept free between flushes (more come back when held frames are released).
+const REPLAY_BUFFERS: usize = 4 * BURST;
+
 impl Replay {
     pub fn new(frames: Vec<Vec<u8>>) -> Replay {
-        let free = (0..4 * BURST)
-            .map(|_| Buf {
-                bytes: vec![0; 2048].into_boxed_slice(),
-                len: 0,
-            })
-            .collect();
+        Self::rounds(vec![(Side::Client, frames)])
+    }
+
+    pub fn rounds(rounds: Vec<(Side, Vec<Vec<u8>>)>) -> Replay {
+        assert!(rounds.iter().all(|(_, f)| !f.is_empty()), "empty round");
+        let free = (0..REPLAY_BUFFERS).map(|_| Buf::empty()).collect();
         Replay {
-            frames,
+            rounds,
+            round: 0,
             next: 0,
             free,
             pending: Vec::with_capacity(BURST),
@@ -280,36 +302,74 @@ impl PacketIo for Replay {
     type Buf = Buf;
     fn rx_burst(&mut self, side: Side, out: &mut Vec<Buf>) {
         out.clear();
-        if side == Side::Server {
+        let (round_side, frames) = &self.rounds[self.round];
+        if *round_side != side {
             return;
         }
         while out.len() < BURST {
-            let Some(mut b) = self.free.pop() else { break };
-            b.fill(&self.frames[self.next]);
-            self.next = if self.next + 1 == self.frames.len() {
-                0
-            } else {
-                self.next + 1
-            };
+            let mut b = self.free.pop().unwrap_or_else(Buf::empty);
+            b.fill(&frames[self.next]);
             out.push(b);
+            self.next += 1;
+            if self.next == frames.len() {
+                self.next = 0;
+                if self.rounds.len() > 1 {
+                    self.round = (self.round + 1) % self.rounds.len();
+                    break;
+                }
+            }
         }
     }
     fn tx(&mut self, _side: Side, buf: Buf) {
         self.pending.push(buf);
     }
     fn flush(&mut self) {
-        self.free.append(&mut self.pending);
+        // A buffer still shared (held by the accumulator) comes back when its last
+        // reference is sent.
+        for b in self.pending.drain(..) {
+            if Rc::strong_count(&b.bytes) == 1 && self.free.len() < REPLAY_BUFFERS {
+                self.free.push(b);
+            }
+        }
     }
     fn alloc(&mut self) -> Option<Buf> {
-        self.free.pop()
+        Some(self.free.pop().unwrap_or_else(Buf::empty))
     }
     fn tx_dropped(&self) -> [u64; 2] {
         [0, 0]
     }
 }
 
+/// Whole TLS sessions from `appliance gen` (`sessions` of them, default profile: 2-segment
+/// ClientHellos, server flight, data, FIN), as rounds for [`Replay::rounds`]: each run of
+/// consecutive frames in one direction, at most `BURST`, is a round on its side.
+pub fn session_rounds(sessions: u32) -> Vec<(Side, Vec<Vec<u8>>)> {
+    let args = GenArgs {
+        sessions,
+        ..GenArgs::default()
+    };
+    let (frames, _) = appliance::gen::build(&args).expect("sessions");
+    let mut rounds: Vec<(Side, Vec<Vec<u8>>)> = Vec::new();
+    for f in frames {
+        let side = match f.direction {
+            appliance::gen::Direction::ClientToServer => Side::Client,
+            appliance::gen::Direction::ServerToClient => Side::Server,
+        };
+        match rounds.last_mut() {
+            Some((s, run)) if *s == side && run.len() < BURST => run.push(f.bytes),
+            _ => rounds.push((side, vec![f.bytes])),
+        }
+    }
+    rounds
+}
+
 /// A worker (flow table of `capacity`) on a [`Replay`] of `frames`, its flows not created yet.
 pub fn replay_worker(frames: Vec<Vec<u8>>, capacity: u32) -> Worker<Replay> {
+    replay_worker_on(Replay::new(frames), capacity)
+}
+
+/// A worker (flow table of `capacity`) on `io`.
+pub fn replay_worker_on(io: Replay, capacity: u32) -> Worker<Replay> {
     let cfg = Config::parse(&format!("[flow]\ncapacity = {capacity}\n")).expect("config");
     let shared = Shared::new(Live::from_config(&cfg, [1500, 1500]));
     Worker::new(
@@ -323,7 +383,7 @@ pub fn replay_worker(frames: Vec<Vec<u8>>, capacity: u32) -> Worker<Replay> {
             capacity: appliance::accumulate::Capacity::new(cfg.accumulation.pool_packets),
             mailbox: Default::default(),
         },
-        Replay::new(frames),
+        io,
         Arc::new(WorkerCounters::default()),
         shared,
         None,

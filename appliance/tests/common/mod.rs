@@ -551,14 +551,19 @@ impl Drop for Hugepages {
     }
 }
 
+/// The Debian interpreter, which has the modules `scripts/install-deps` installs
+/// (`python3-scapy`): a `python3` earlier in PATH (pyenv, a venv) may not have them. The
+/// tests' shell commands spell the same path.
+pub const PYTHON: &str = "/usr/bin/python3";
+
 /// Run a pcap generator script of `tests/data` writing `out`; returns the JSON summary it
 /// prints on its last line.
 pub fn generate_pcap(script: &str, out: &Path) -> serde_json::Value {
-    let o = Command::new("python3")
+    let o = Command::new(PYTHON)
         .arg(repo().join("appliance/tests/data").join(script))
         .arg(out)
         .output()
-        .expect("python3");
+        .expect(PYTHON);
     assert!(
         o.status.success(),
         "{script}: {}",

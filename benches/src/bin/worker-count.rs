@@ -1,32 +1,61 @@
-//! Runs `Worker::poll` on established flows a fixed number of times, for an instruction
-//! counter: `valgrind --tool=cachegrind target/release/worker-count FLOWS POLLS` (or `perf
-//! stat -e instructions` where the machine has counters). Instruction counts do not depend on
-//! what else the machine runs, so they compare two builds where timings on a shared machine
-//! cannot (see benches/RESULTS.md). Subtract a run with POLLS = 0 (the setup) and divide by
-//! 32 × POLLS for instructions per frame.
+//! Runs `Worker::poll` a fixed number of times, for an instruction counter:
+//!
+//! ```text
+//! valgrind --tool=cachegrind --cache-sim=no target/release/worker-count FLOWS POLLS
+//! valgrind --tool=cachegrind --cache-sim=no target/release/worker-count sessions N POLLS
+//! ```
+//!
+//! (or `perf stat -e instructions` where the machine has counters). The first form replays
+//! one data segment on each of FLOWS established flows; the second, N whole TLS sessions
+//! (handshake, 2-segment ClientHello held and released, server flight, data, FIN) over and
+//! over, each replay of a session's SYN reusing its closed 4-tuple as a new session.
+//! Instruction counts do not depend on what else the machine runs, so they compare two
+//! builds where timings on a shared machine cannot (benches/RESULTS.md). Subtract a run
+//! with POLLS = 0 (the setup) and divide by the frames or sessions printed.
 
 use appliance::io::BURST;
-use appliance_benches::{established_frames, replay_worker};
+use appliance_benches::{
+    established_frames, replay_worker, replay_worker_on, session_rounds, Replay,
+};
+
+fn usage() -> ! {
+    eprintln!("usage: worker-count FLOWS POLLS | worker-count sessions N POLLS");
+    std::process::exit(2);
+}
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("usage: worker-count FLOWS POLLS"))
-        .collect();
-    let [flows, polls] = args[..] else {
-        eprintln!("usage: worker-count FLOWS POLLS");
-        std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |s: &String| s.parse::<u64>().unwrap_or_else(|_| usage());
+    let (sessions, n, polls) = match &args[..] {
+        [mode, n, polls] if mode == "sessions" => (true, num(n), num(polls)),
+        [n, polls] => (false, num(n), num(polls)),
+        _ => usage(),
     };
-    let flows = u32::try_from(flows).expect("FLOWS fits u32");
-    let capacity = (flows + flows / 5).next_power_of_two().max(1024);
-    let mut w = replay_worker(established_frames(flows), capacity);
-    // The first pass creates the flows (mid-stream pick-ups); it is part of the setup.
-    for _ in 0..flows as usize / BURST + 2 {
-        w.poll(1_000);
+    let n = u32::try_from(n).unwrap_or_else(|_| usage());
+    let capacity = (n + n / 5).next_power_of_two().max(1024);
+    let (mut w, warmup) = if sessions {
+        let rounds = session_rounds(n);
+        let len = rounds.len();
+        (replay_worker_on(Replay::rounds(rounds), capacity), len * 2)
+    } else {
+        // The first pass creates the flows (mid-stream pick-ups).
+        (
+            replay_worker(established_frames(n), capacity),
+            n as usize / BURST + 2,
+        )
+    };
+    // Setup: one pass over the traffic, so the counted polls see the steady state.
+    let mut now = 1_000;
+    for _ in 0..warmup {
+        w.poll(now);
+        now += 1;
     }
+    let created = w.counters().base.flows_created.get();
     let mut frames = 0;
-    for i in 0..polls {
-        frames += w.poll(1_000 + i / 1000);
+    for _ in 0..polls {
+        frames += w.poll(now);
+        now += 1;
     }
-    println!("flows={flows} polls={polls} frames={frames}");
+    let sessions_started = w.counters().base.flows_created.get() - created;
+    println!("polls={polls} frames={frames} sessions_started={sessions_started}");
 }
