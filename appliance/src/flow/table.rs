@@ -537,8 +537,8 @@ impl<T: Copy> HugeSlice<T> {
             std::alloc::handle_alloc_error(layout)
         };
         // SAFETY: [ptr, ptr + layout.size()) is the allocation just made, 2 MiB aligned, not
-        // yet touched; MADV_HUGEPAGE changes how it is backed,
-        // never its contents or validity. A refusal (THP disabled) leaves 4 KiB pages.
+        // yet touched; MADV_HUGEPAGE changes how it is backed, never its contents or
+        // validity. A refusal (THP disabled) leaves 4 KiB pages.
         unsafe {
             libc::madvise(ptr.as_ptr().cast(), layout.size(), libc::MADV_HUGEPAGE);
         }
@@ -605,6 +605,16 @@ pub fn tick_of(ms: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_start_on_a_huge_page_and_hold_the_value() {
+        for n in [1usize, 1000, 20_000] {
+            let s = HugeSlice::new(n, 7u64 << 40 | n as u64);
+            assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0, "n = {n}");
+            assert_eq!(s.len(), n);
+            assert!(s.iter().all(|&v| v == 7u64 << 40 | n as u64));
+        }
+    }
 
     fn key(n: u16) -> FlowKey {
         let mut k = FlowKey::default();

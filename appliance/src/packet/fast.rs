@@ -139,17 +139,6 @@ pub fn parse_common_into(frame: &[u8], h: &mut Headers) -> Option<(u128, u128)> 
     Some((src, dst))
 }
 
-/// [`parse_common_into`], else [`super::parse_into`]: the same result as `parse_into` for
-/// every frame, faster for the common shapes.
-#[inline]
-pub fn parse_fast_into(frame: &[u8], h: &mut Headers) -> Result<(), super::ParseError> {
-    if parse_common_into(frame, h).is_some() {
-        Ok(())
-    } else {
-        super::parse_into(frame, h)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,9 +153,6 @@ mod tests {
         };
         assert_eq!((src.to_be_bytes(), dst.to_be_bytes()), (h.src, h.dst));
         assert_eq!(Ok(h), parse(frame), "frame {frame:02x?}");
-        let mut via = Headers::default();
-        assert_eq!(parse_fast_into(frame, &mut via), Ok(()));
-        assert_eq!(via, h);
         true
     }
 
