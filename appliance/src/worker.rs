@@ -147,9 +147,10 @@ impl Default for Mailbox {
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
 const EXPIRE_BUDGET: usize = 1024;
 /// Pipeline distances within a burst (see `poll`): frames between parsing a frame and
-/// requesting the first flow of its bucket's chain, and between parsing and processing it.
+/// requesting the first flow of its bucket's chain, the second flow, and processing it.
 const FLOW_AHEAD: usize = 8;
-const PROCESS_AHEAD: usize = 16;
+const NEXT_AHEAD: usize = 16;
+const PROCESS_AHEAD: usize = 24;
 /// Flow-table slots a `show sessions` scan visits per loop.
 const QUERY_SLOTS_PER_POLL: u32 = 16_384;
 
@@ -286,8 +287,9 @@ impl<P: PacketIo> Worker<P> {
             // A software pipeline over the burst, so that the flow lookups' cache misses
             // overlap each other and the work on earlier frames instead of stalling each frame
             // in turn: frame i is parsed and its bucket's slot requested; the chain's first
-            // flow, when it lives elsewhere, is requested `FLOW_AHEAD` frames later; the frame
-            // is processed `PROCESS_AHEAD` frames later.
+            // flow, when it lives elsewhere, is requested `FLOW_AHEAD` frames later, the
+            // second `NEXT_AHEAD` frames later; the frame is processed `PROCESS_AHEAD` frames
+            // later.
             let mut held = std::mem::take(&mut self.held);
             held.clear();
             held.extend(self.rx.drain(..).map(Some));
@@ -306,6 +308,13 @@ impl<P: PacketIo> Worker<P> {
                     if let Some(p) = pre[..n].get(i - FLOW_AHEAD) {
                         if p.key.is_some() {
                             self.flows.prefetch_flow(p.hash);
+                        }
+                    }
+                }
+                if i >= NEXT_AHEAD {
+                    if let Some(p) = pre[..n].get(i - NEXT_AHEAD) {
+                        if p.key.is_some() {
+                            self.flows.prefetch_next(p.hash);
                         }
                     }
                 }
