@@ -146,11 +146,11 @@ impl Default for Mailbox {
 
 /// Most flows expired per loop, so a mass expiry cannot stall RX for long.
 const EXPIRE_BUDGET: usize = 1024;
-/// Pipeline distances within a burst (see `poll`): frames between parsing a frame and
-/// requesting the first flow of its bucket's chain, the second flow, and processing it.
-const FLOW_AHEAD: usize = 8;
-const NEXT_AHEAD: usize = 16;
-const PROCESS_AHEAD: usize = 24;
+/// Pipeline distance within a full burst (see `poll`): frames between parsing a frame and
+/// requesting the first flow of its bucket's chain; as many again to the second flow, and
+/// again to processing the frame. Shorter bursts use shorter distances (a third of the
+/// burst), so a short burst costs no empty rounds.
+const STAGE: usize = 8;
 /// Flow-table slots a `show sessions` scan visits per loop.
 const QUERY_SLOTS_PER_POLL: u32 = 16_384;
 
@@ -190,6 +190,8 @@ pub(crate) struct Pre {
     /// fragment, malformed).
     key: Option<(FlowKey, bool)>,
     hash: u64,
+    /// The flow table's bucket of `hash` (set when the pipeline first requests it).
+    bucket: u32,
 }
 
 impl Pre {
@@ -287,41 +289,40 @@ impl<P: PacketIo> Worker<P> {
             // A software pipeline over the burst, so that the flow lookups' cache misses
             // overlap each other and the work on earlier frames instead of stalling each frame
             // in turn: frame i is parsed and its bucket's slot requested; the chain's first
-            // flow, when it lives elsewhere, is requested `FLOW_AHEAD` frames later, the
-            // second `NEXT_AHEAD` frames later; the frame is processed `PROCESS_AHEAD` frames
-            // later.
+            // flow, when it lives elsewhere, is requested `step` frames later, the second
+            // `2 * step` frames later; the frame is processed `3 * step` frames later.
+            let step = (n / 3).clamp(1, STAGE);
             let mut held = std::mem::take(&mut self.held);
             held.clear();
             held.extend(self.rx.drain(..).map(Some));
             let mut pre = std::mem::take(&mut self.pre);
-            for i in 0..n + PROCESS_AHEAD {
-                if let Some(Some(buf)) = held.get(i) {
+            let pre_n = &mut pre[..n];
+            // Round i parses frame i, requests the first flow of frame i - step's chain and
+            // the second of frame i - 2 step's, and processes frame i - 3 step (a wrapped
+            // subtraction is out of range too).
+            for i in 0..n + 3 * step {
+                if let (Some(Some(buf)), Some(p)) = (held.get(i), pre_n.get_mut(i)) {
                     let data = buf.data();
                     bytes += data.len() as u64;
-                    let p = &mut pre[i];
                     p.fill(data);
                     if p.key.is_some() {
-                        self.flows.prefetch_bucket(p.hash);
+                        p.bucket = self.flows.prefetch_bucket(p.hash);
                     }
                 }
-                if i >= FLOW_AHEAD {
-                    if let Some(p) = pre[..n].get(i - FLOW_AHEAD) {
-                        if p.key.is_some() {
-                            self.flows.prefetch_flow(p.hash);
-                        }
+                if let Some(p) = pre_n.get(i.wrapping_sub(step)) {
+                    if p.key.is_some() {
+                        self.flows.prefetch_flow(p.bucket);
                     }
                 }
-                if i >= NEXT_AHEAD {
-                    if let Some(p) = pre[..n].get(i - NEXT_AHEAD) {
-                        if p.key.is_some() {
-                            self.flows.prefetch_next(p.hash);
-                        }
+                if let Some(p) = pre_n.get(i.wrapping_sub(2 * step)) {
+                    if p.key.is_some() {
+                        self.flows.prefetch_next(p.bucket);
                     }
                 }
-                if i >= PROCESS_AHEAD {
-                    let j = i - PROCESS_AHEAD;
-                    if let Some(buf) = held[j].take() {
-                        self.process(side, buf, &pre[j], now_ms);
+                let j = i.wrapping_sub(3 * step);
+                if let (Some(slot), Some(p)) = (held.get_mut(j), pre_n.get(j)) {
+                    if let Some(buf) = slot.take() {
+                        self.process(side, buf, p, now_ms);
                     }
                 }
             }

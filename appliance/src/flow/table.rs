@@ -288,40 +288,47 @@ impl FlowTable {
     }
 
     /// First step of a pipelined lookup: start loading the slot of the bucket of `hash`, which
-    /// holds the bucket's chain head and, usually, the flow itself.
+    /// holds the bucket's chain head and, usually, the flow itself. Returns the bucket, for
+    /// the next steps.
     #[inline]
-    pub fn prefetch_bucket(&self, hash: u64) {
-        let p: *const Slot = &self.slab.0[self.bucket(hash)];
+    pub fn prefetch_bucket(&self, hash: u64) -> u32 {
+        let b = self.bucket(hash);
+        let p: *const Slot = &self.slab.0[b];
         prefetch(p.cast());
         prefetch(p.cast::<u8>().wrapping_add(64));
+        b as u32
     }
 
-    /// Second step: when the bucket's first flow lives in another slot, start loading that
-    /// one. Call it a while after `prefetch_bucket` for the same hash, then `lookup`.
+    /// Second step: when bucket `b`'s first flow lives in another slot, start loading that
+    /// one. Call it a while after `prefetch_bucket`, then `lookup`.
     #[inline]
-    pub fn prefetch_flow(&self, hash: u64) {
-        let b = self.bucket(hash);
-        let head = self.slab.0[b].head;
-        if head as usize != b {
-            if let Some(s) = self.slab.0.get(head as usize) {
-                let p: *const Slot = s;
-                prefetch(p.cast());
-                prefetch(p.cast::<u8>().wrapping_add(64));
+    pub fn prefetch_flow(&self, b: u32) {
+        let slots = &self.slab.0;
+        if let Some(bucket) = slots.get(b as usize) {
+            let head = bucket.head;
+            if head != b {
+                if let Some(s) = slots.get(head as usize) {
+                    let p: *const Slot = s;
+                    prefetch(p.cast());
+                    prefetch(p.cast::<u8>().wrapping_add(64));
+                }
             }
         }
     }
 
-    /// Third step: start loading the second flow of the bucket's chain, where a lookup goes
+    /// Third step: start loading the second flow of bucket `b`'s chain, where a lookup goes
     /// when the key is not the first one's (a third of lookups at 80% load: half of the
-    /// flows share their bucket). Call it a while after `prefetch_flow` for the same hash,
-    /// whose slot holds the link; then `lookup` finds the flow in cache unless it is third
-    /// or further (one lookup in fifteen at that load). Keys are not compared first: that
-    /// measured no faster than loading a slot that may turn out not to be needed.
+    /// flows share their bucket). Call it a while after `prefetch_flow`, whose slot holds
+    /// the link; then `lookup` finds the flow in cache unless it is third or further (one
+    /// lookup in fifteen at that load). Keys are not compared first: that measured no
+    /// faster than loading a slot that may turn out not to be needed.
     #[inline]
-    pub fn prefetch_next(&self, hash: u64) {
+    pub fn prefetch_next(&self, b: u32) {
         let slots = &self.slab.0;
-        let head = slots[self.bucket(hash)].head;
-        if let Some(first) = slots.get(head as usize) {
+        let Some(bucket) = slots.get(b as usize) else {
+            return;
+        };
+        if let Some(first) = slots.get(bucket.head as usize) {
             if let Some(s) = slots.get(first.next as usize) {
                 let p: *const Slot = s;
                 prefetch(p.cast());
@@ -755,9 +762,9 @@ mod tests {
             let kk = key(k);
             // The pipeline's prefetch steps read links in whatever state the chains are in
             // (empty buckets, free slots, ends of chains): they must never index out of range.
-            t.prefetch_bucket(kk.hash());
-            t.prefetch_flow(kk.hash());
-            t.prefetch_next(kk.hash());
+            let b = t.prefetch_bucket(kk.hash());
+            t.prefetch_flow(b);
+            t.prefetch_next(b);
             match x >> 60 {
                 0..=9 => match t.lookup_or_insert(&kk, kk.hash(), step * 10) {
                     Insert::Created(i) => {
