@@ -453,6 +453,17 @@ fn a_burst_of_dependent_frames_matches_frame_by_frame() {
         v
     };
     assert_eq!(counts(&c_burst), counts(&c_one));
+    // Every burst size: the pipeline's distances follow the burst (a third of it), so each
+    // size runs a different schedule of the same stages.
+    for k in 2..=BURST {
+        let (mut w, c, _) = worker_with(cfg, VecIo::default());
+        for chunk in frames.chunks(k) {
+            w.io.rx[0].extend(chunk.iter().cloned());
+            assert_eq!(w.poll(0), chunk.len());
+        }
+        assert_eq!(w.io.sent[1], one.io.sent[1], "bursts of {k}");
+        assert_eq!(counts(&c), counts(&c_one), "bursts of {k}");
+    }
     assert_eq!(c_one.base.flows_created.get(), 3);
     assert_eq!(c_one.base.port_reuse.get(), 1);
     assert_eq!(
