@@ -181,14 +181,18 @@ const FREE: u32 = 1 << 31;
 /// of its own bucket when that slot is free, so most lookups touch one 128-byte slot, a pair
 /// of lines the CPU fetches together. The free list is doubly linked (a free slot's back link
 /// is kept in its unused flow) so that a given free slot can be taken.
+///
+/// The links come first: with the flow's key they fill the slot's first cache line, which is
+/// all a lookup reads of a slot whose flow is not the one sought (or that only holds the
+/// head of a bucket whose flows live elsewhere); the second line is the found flow's state.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 struct Slot {
-    flow: Flow,
     /// The next flow in this flow's hash chain (`END`), or `FREE | next free slot`.
     next: u32,
     /// The first flow of hash bucket number = this slot's index (`END`: empty bucket).
     head: u32,
+    flow: Flow,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 128);
@@ -287,31 +291,31 @@ impl FlowTable {
         (((hash >> 32) * self.capacity as u64) >> 32) as usize
     }
 
-    /// First step of a pipelined lookup: start loading the slot of the bucket of `hash`, which
-    /// holds the bucket's chain head and, usually, the flow itself. Returns the bucket, for
-    /// the next steps.
+    /// First step of a pipelined lookup: start loading the first line of the slot of the
+    /// bucket of `hash`: the bucket's chain head and, usually, the key of a flow living there.
+    /// Returns the bucket, for the next steps.
     #[inline]
     pub fn prefetch_bucket(&self, hash: u64) -> u32 {
         let b = self.bucket(hash);
         let p: *const Slot = &self.slab.0[b];
         prefetch(p.cast());
-        prefetch(p.cast::<u8>().wrapping_add(64));
         b as u32
     }
 
-    /// Second step: when bucket `b`'s first flow lives in another slot, start loading that
-    /// one. Call it a while after `prefetch_bucket`, then `lookup`.
+    /// Second step, a while after `prefetch_bucket`: start loading the bucket's first flow,
+    /// the rest of the bucket's own slot when it lives there, both lines of its slot when
+    /// it lives elsewhere.
     #[inline]
     pub fn prefetch_flow(&self, b: u32) {
         let slots = &self.slab.0;
         if let Some(bucket) = slots.get(b as usize) {
             let head = bucket.head;
-            if head != b {
-                if let Some(s) = slots.get(head as usize) {
-                    let p: *const Slot = s;
+            if let Some(s) = slots.get(head as usize) {
+                let p: *const Slot = s;
+                if head != b {
                     prefetch(p.cast());
-                    prefetch(p.cast::<u8>().wrapping_add(64));
                 }
+                prefetch(p.cast::<u8>().wrapping_add(64));
             }
         }
     }
@@ -728,6 +732,19 @@ mod tests {
         assert_eq!(t.expire(1000, 10_000, |_, _| n += 1), 900);
         assert_eq!(n, 1000);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_slots_links_and_key_share_its_first_cache_line() {
+        let t = FlowTable::new(4, 0, Timeouts::default());
+        let s = &t.slab.0[1];
+        let base = s as *const Slot as usize;
+        assert_eq!(base % 64, 0);
+        let end_of = |p: usize, len: usize| p - base + len;
+        assert!(end_of(&s.next as *const u32 as usize, 4) <= 64);
+        assert!(end_of(&s.head as *const u32 as usize, 4) <= 64);
+        let key = &s.flow.key as *const FlowKey as usize;
+        assert!(end_of(key, std::mem::size_of::<FlowKey>()) <= 64);
     }
 
     #[test]
