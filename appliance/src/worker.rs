@@ -288,9 +288,9 @@ impl<P: PacketIo> Worker<P> {
             let mut bytes = 0u64;
             // A software pipeline over the burst, so that the flow lookups' cache misses
             // overlap each other and the work on earlier frames instead of stalling each frame
-            // in turn: frame i is parsed and its bucket's slot requested; the chain's first
-            // flow, when it lives elsewhere, is requested `step` frames later, the second
-            // `2 * step` frames later; the frame is processed `3 * step` frames later.
+            // in turn: frame i is parsed and the first line of its bucket's slot requested
+            // (the chain head); the chain's first flow is requested `step` frames later, the
+            // second `2 * step` frames later; the frame is processed `3 * step` frames later.
             let step = (n / 3).clamp(1, STAGE);
             let mut held = std::mem::take(&mut self.held);
             held.clear();

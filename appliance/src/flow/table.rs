@@ -178,8 +178,8 @@ const FREE: u32 = 1 << 31;
 /// One slot of the table: a flow, its hash-chain link, and the head of the hash bucket with
 /// the same number. The index has no storage of its own: bucket `b`'s chain starts in slot
 /// `b`, so the table costs exactly two cache lines per session. A new flow goes into the slot
-/// of its own bucket when that slot is free, so most lookups touch one 128-byte slot, a pair
-/// of lines the CPU fetches together. The free list is doubly linked (a free slot's back link
+/// of its own bucket when that slot is free, so most lookups touch one 128-byte slot. The
+/// free list is doubly linked (a free slot's back link
 /// is kept in its unused flow) so that a given free slot can be taken.
 ///
 /// The links come first: with the flow's key they fill the slot's first cache line, which is
@@ -196,6 +196,24 @@ struct Slot {
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+
+impl Slot {
+    /// Start loading the first line: the links and the key.
+    #[inline]
+    fn prefetch_links(&self) {
+        prefetch((self as *const Slot).cast());
+    }
+    /// Start loading the second line: the flow's state.
+    #[inline]
+    fn prefetch_state(&self) {
+        prefetch((self as *const Slot).cast::<u8>().wrapping_add(64));
+    }
+    #[inline]
+    fn prefetch_all(&self) {
+        self.prefetch_links();
+        self.prefetch_state();
+    }
+}
 
 struct Slab(HugeSlice<Slot>);
 
@@ -297,8 +315,7 @@ impl FlowTable {
     #[inline]
     pub fn prefetch_bucket(&self, hash: u64) -> u32 {
         let b = self.bucket(hash);
-        let p: *const Slot = &self.slab.0[b];
-        prefetch(p.cast());
+        self.slab.0[b].prefetch_links();
         b as u32
     }
 
@@ -311,11 +328,11 @@ impl FlowTable {
         if let Some(bucket) = slots.get(b as usize) {
             let head = bucket.head;
             if let Some(s) = slots.get(head as usize) {
-                let p: *const Slot = s;
-                if head != b {
-                    prefetch(p.cast());
+                if head == b {
+                    s.prefetch_state();
+                } else {
+                    s.prefetch_all();
                 }
-                prefetch(p.cast::<u8>().wrapping_add(64));
             }
         }
     }
@@ -334,9 +351,7 @@ impl FlowTable {
         };
         if let Some(first) = slots.get(bucket.head as usize) {
             if let Some(s) = slots.get(first.next as usize) {
-                let p: *const Slot = s;
-                prefetch(p.cast());
-                prefetch(p.cast::<u8>().wrapping_add(64));
+                s.prefetch_all();
             }
         }
     }
