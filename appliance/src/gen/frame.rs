@@ -5,6 +5,7 @@
 //! frames are the reference the datapath is checked against, so sharing its code would
 //! share its bugs.
 
+use crate::packet::checksum;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -214,45 +215,26 @@ pub struct Udp<'a> {
     pub payload: &'a [u8],
 }
 
-/// Adds `data` as big-endian 16-bit words to a running one's-complement sum (not folded).
-pub fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
-}
-
-/// Folds a running sum to 16 bits and complements it: the value to store in a header.
-pub fn finish_checksum(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
-
-/// The Internet checksum (RFC 1071) of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    finish_checksum(sum_words(0, data))
-}
-
-/// The pseudo-header sum for an upper-layer packet of `len` bytes and protocol `proto`.
-pub fn pseudo_header_sum(ip: &Ip, proto: u8, len: usize) -> u64 {
+/// The folded pseudo-header sum for an upper-layer packet of `len` bytes and protocol `proto`
+/// (`len` was checked against the IP length field's range by the caller).
+fn pseudo_header(ip: &Ip, proto: u8, len: usize) -> u16 {
     match ip {
         Ip::V4(h) => {
-            let acc = sum_words(0, &h.src.octets());
-            let acc = sum_words(acc, &h.dst.octets());
-            acc + u64::from(proto) + len as u64
+            checksum::pseudo_header_v4(&h.src.octets(), &h.dst.octets(), proto, len as u16)
         }
         Ip::V6(h) => {
-            let acc = sum_words(0, &h.src.octets());
-            let acc = sum_words(acc, &h.dst.octets());
-            acc + u64::from(proto) + (len as u64 & 0xffff) + ((len as u64) >> 16)
+            checksum::pseudo_header_v6(&h.src.octets(), &h.dst.octets(), proto, len as u32)
         }
     }
+}
+
+/// The value for an upper-layer checksum field: the complement of the pseudo-header's sum
+/// plus the sum of the segment (whose checksum field is zero).
+fn l4_checksum(ip: &Ip, proto: u8, segment: &[u8]) -> u16 {
+    !checksum::combine(&[
+        pseudo_header(ip, proto, segment.len()),
+        checksum::data(segment),
+    ])
 }
 
 /// Encodes TCP options, padded with EOL bytes to a multiple of four.
@@ -325,7 +307,7 @@ fn ip_header(out: &mut Vec<u8>, ip: &Ip, proto: u8, l4_len: usize) -> Result<(),
             out.extend_from_slice(&[h.ttl, proto, 0, 0]);
             out.extend_from_slice(&h.src.octets());
             out.extend_from_slice(&h.dst.octets());
-            let c = checksum(&out[start..]);
+            let c = checksum::ipv4_header_checksum(&out[start..]);
             out[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
         }
         Ip::V6(h) => {
@@ -374,10 +356,7 @@ pub fn tcp_frame(eth: &Ethernet, ip: &Ip, tcp: &Tcp<'_>) -> Result<Vec<u8>, Fram
     out.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
     out.extend_from_slice(&opts);
     out.extend_from_slice(tcp.payload);
-    let c = finish_checksum(sum_words(
-        pseudo_header_sum(ip, PROTO_TCP, tcp_len),
-        &out[start..],
-    ));
+    let c = l4_checksum(ip, PROTO_TCP, &out[start..]);
     out[start + 16..start + 18].copy_from_slice(&c.to_be_bytes());
     pad(&mut out, eth);
     Ok(out)
@@ -397,10 +376,7 @@ pub fn udp_frame(eth: &Ethernet, ip: &Ip, udp: &Udp<'_>) -> Result<Vec<u8>, Fram
     out.extend_from_slice(&udp_len16.to_be_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(udp.payload);
-    let mut c = finish_checksum(sum_words(
-        pseudo_header_sum(ip, PROTO_UDP, udp_len),
-        &out[start..],
-    ));
+    let mut c = l4_checksum(ip, PROTO_UDP, &out[start..]);
     if c == 0 {
         c = 0xffff;
     }
@@ -453,7 +429,7 @@ mod tests {
     fn rfc1071_example() {
         // RFC 1071 section 3 example: sum of these words is 0xddf2, checksum its complement.
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(checksum(&data), !0xddf2);
+        assert_eq!(!checksum::data(&data), !0xddf2);
         assert_eq!(naive_sum(&[&data]), 0xddf2);
     }
 
@@ -464,9 +440,9 @@ mod tests {
             0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
             0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
-        assert_eq!(checksum(&h), 0xb861);
+        assert_eq!(checksum::ipv4_header_checksum(&h), 0xb861);
         h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
-        assert_eq!(checksum(&h), 0);
+        assert!(checksum::verify_ipv4_header(&h));
     }
 
     #[test]
