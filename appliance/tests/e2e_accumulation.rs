@@ -50,7 +50,12 @@ fn the_field_problem_and_both_fixes() {
         !big_handshake("big.test", 9000),
         "handshake should fail at packetlimit 12"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 10, |r| r
+            .iter()
+            .any(|r| r["end_reason"] == "accumulation-limit")),
+        "no accumulation-limit record"
+    );
     let st = stop_clean(app);
     assert!(st.total("acc_limit_packets") >= 1);
     let recs: Vec<_> = traffic_log(&log)
@@ -100,7 +105,10 @@ fn the_field_problem_and_both_fixes() {
         big_handshake("big.test", 9000),
         "handshake at packetlimit 24"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 10, |r| r.iter().any(|r| r["sni"] == "big.test")),
+        "the session was not logged"
+    );
     let st = stop_clean(app);
     let r = records_for(&log, "big.test");
     assert_eq!(r.len(), 1, "{r:?}");
@@ -129,7 +137,10 @@ fn the_field_problem_and_both_fixes() {
         big_handshake("big.test", 9000),
         "handshake with MSS insertion"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 10, |r| r.iter().any(|r| r["sni"] == "big.test")),
+        "the session was not logged"
+    );
     stop_clean(app);
     let r = records_for(&log, "big.test");
     assert_eq!(r.len(), 1);
@@ -179,7 +190,12 @@ fn hello_in_two_halves_and_reordered_segments_complete() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 10, |r| ["halves.test", "reorder.test"]
+            .iter()
+            .all(|sni| r.iter().any(|r| r["sni"] == *sni))),
+        "the sessions were not logged"
+    );
     let st = stop_clean(app);
     assert!(st.total("acc_completed") >= 2);
     let h = records_for(&log, "halves.test");
@@ -273,7 +289,14 @@ fn advise_covers_the_client_hellos_seen() {
     for (i, size) in [0usize, 0, 2000, 4000, 7000].iter().enumerate() {
         assert!(big_handshake(&format!("a{i}.test"), *size), "handshake {i}");
     }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 15, |r| r
+            .iter()
+            .filter(|r| r["server_port"] == 443)
+            .count()
+            >= 5),
+        "not every session was logged"
+    );
     let (code, v) = ctl(&sock, "advise packetlimit --target-percentile 100");
     assert_eq!(code, 0, "{v}");
     let seen: Vec<u64> = traffic_log(&log)

@@ -24,6 +24,14 @@ fn long_alpn() -> String {
         .join(",")
 }
 
+/// Whether every client port in `ports` has a record of its connection to port 8080.
+fn logged_all(recs: &[serde_json::Value], ports: &[u64]) -> bool {
+    ports.iter().all(|&p| {
+        recs.iter()
+            .any(|r| r["client_port"] == p && r["server_port"] == 8080)
+    })
+}
+
 fn handshake_with_capture(dir: &Path, name: &str) -> (bool, Vec<u64>) {
     let cap = dir.join(format!("{name}.pcap"));
     let _dump = netns_bg(
@@ -88,7 +96,10 @@ fn missing_server_mss_is_repaired_on_the_wire() {
         ),
     );
     let (ok, sizes) = handshake_with_capture(&dir, "fix");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 10, |r| r.iter().any(|r| r["server_port"] == 443)),
+        "the session was not logged"
+    );
     let st = app.stop();
     assert!(ok, "handshake with fixup");
     assert!(
@@ -145,7 +156,15 @@ fn end_reasons_are_observed_for_real() {
             peer()
         ),
     ));
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let all: Vec<u64> = [&fin, &abort, &reset, &idle]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        wait_for_records(&log, 15, |r| logged_all(r, &all)),
+        "not every connection was logged"
+    );
     let st = app.stop();
     assert!(st.success);
     let recs = traffic_log(&log);
@@ -196,7 +215,10 @@ fn two_workers_keep_both_directions_of_each_flow_together() {
         "acp-client",
         &format!("/usr/bin/python3 {} client 198.18.0.2 8080 fin 40", peer()),
     ));
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        wait_for_records(&log, 15, |r| logged_all(r, &ports)),
+        "not every connection was logged"
+    );
     let st = app.stop();
     assert!(st.success);
     let recs: Vec<_> = traffic_log(&log)

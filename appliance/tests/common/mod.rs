@@ -371,6 +371,27 @@ pub fn traffic_log(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Waits (up to `secs`) until the traffic log's records satisfy `f`; true if they did. Sessions
+/// are logged when they end (a closed one after `time_wait`), so a test waits for what it
+/// expects instead of sleeping for a fixed time. A last line still being written is skipped.
+pub fn wait_for_records(path: &Path, secs: u64, f: impl Fn(&[serde_json::Value]) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let recs: Vec<serde_json::Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if f(&recs) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Client ports printed by `peer.py client`.
 pub fn ports_of(out: &Output) -> Vec<u64> {
     assert!(
