@@ -26,26 +26,16 @@ fn stop_clean(app: Appliance) -> Stopped {
 
 #[test]
 fn the_field_problem_and_both_fixes() {
-    let dir = scratch("acc-field");
-    let _tb = Testbed::up("--strip-mss");
-    let _srv = tls_server(&dir);
-    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let bed = TlsBed::up("acc-field");
+    let (dir, log) = (bed.dir.clone(), bed.log.clone());
 
     // packetlimit 12, no MSS fixup: a ~9 KB ClientHello in 536-byte segments is reset, and
     // the packets held for it are written to a capture.
     let caps = dir.join("captures");
-    let app = Appliance::start(
-        &dir,
-        &testbed_config_full(
-            1,
-            &sock,
-            &log,
-            &format!(
-                "[flow.timeouts]\ntime_wait = 1\n[diag]\ncaptures = \"{}\"\n",
-                caps.display()
-            ),
-        ),
-    );
+    let app = bed.start(&format!(
+        "[flow.timeouts]\ntime_wait = 1\n[diag]\ncaptures = \"{}\"\n",
+        caps.display()
+    ));
     assert!(
         !big_handshake("big.test", 9000),
         "handshake should fail at packetlimit 12"
@@ -92,15 +82,7 @@ fn the_field_problem_and_both_fixes() {
 
     // packetlimit 24: the same handshake completes, and the log tells the ClientHello.
     std::fs::remove_file(&log).ok();
-    let app = Appliance::start(
-        &dir,
-        &testbed_config_full(
-            1,
-            &sock,
-            &log,
-            "[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 24\n",
-        ),
-    );
+    let app = bed.start("[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 24\n");
     assert!(
         big_handshake("big.test", 9000),
         "handshake at packetlimit 24"
@@ -124,15 +106,7 @@ fn the_field_problem_and_both_fixes() {
 
     // MSS insertion on, packetlimit 12: full-size segments, it completes too.
     std::fs::remove_file(&log).ok();
-    let app = Appliance::start(
-        &dir,
-        &testbed_config_full(
-            1,
-            &sock,
-            &log,
-            "[flow.timeouts]\ntime_wait = 1\n[mss]\ninsert_missing = 1460\n",
-        ),
-    );
+    let app = bed.start("[flow.timeouts]\ntime_wait = 1\n[mss]\ninsert_missing = 1460\n");
     assert!(
         big_handshake("big.test", 9000),
         "handshake with MSS insertion"
@@ -209,10 +183,8 @@ fn hello_in_two_halves_and_reordered_segments_complete() {
 
 #[test]
 fn the_limit_is_raised_live_and_survives_a_restart() {
-    let dir = scratch("acc-live");
-    let _tb = Testbed::up("--strip-mss");
-    let _srv = tls_server(&dir);
-    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
+    let bed = TlsBed::up("acc-live");
+    let (dir, sock, log) = (bed.dir.clone(), bed.sock.clone(), bed.log.clone());
     let app = Appliance::start(
         &dir,
         &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
@@ -273,19 +245,9 @@ fn the_limit_is_raised_live_and_survives_a_restart() {
 
 #[test]
 fn advise_covers_the_client_hellos_seen() {
-    let dir = scratch("acc-advise");
-    let _tb = Testbed::up("--strip-mss");
-    let _srv = tls_server(&dir);
-    let (sock, log) = (dir.join("ctl.sock"), dir.join("traffic.jsonl"));
-    let app = Appliance::start(
-        &dir,
-        &testbed_config_full(
-            1,
-            &sock,
-            &log,
-            "[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 32\n",
-        ),
-    );
+    let bed = TlsBed::up("acc-advise");
+    let (sock, log) = (bed.sock.clone(), bed.log.clone());
+    let app = bed.start("[flow.timeouts]\ntime_wait = 1\n[accumulation]\npacketlimit = 32\n");
     for (i, size) in [0usize, 0, 2000, 4000, 7000].iter().enumerate() {
         assert!(big_handshake(&format!("a{i}.test"), *size), "handshake {i}");
     }
@@ -385,4 +347,118 @@ fn sigterm_with_held_packets_resets_and_logs_each_session_once() {
         assert_eq!(r["accumulation"], "shutdown-reset", "{r}");
     }
     assert!(st.total("ended_shutdown") >= 3, "counted by reason too");
+}
+
+/// `set ...` over the socket: succeeds and reports the old and the new value.
+fn set(sock: &std::path::Path, cmd: &str, old: Value, new: Value) {
+    let (code, v) = ctl(sock, cmd);
+    assert_eq!(code, 0, "{cmd}: {v}");
+    assert_eq!((&v["old"], &v["new"]), (&old, &new), "{cmd}: {v}");
+    assert!(v.get("warning").is_none(), "{cmd}: {v}");
+}
+
+#[test]
+fn every_live_setting_acts_on_the_wire_and_is_saved() {
+    use serde_json::json;
+    let bed = TlsBed::up("acc-settings");
+    let (dir, sock, log) = (bed.dir.clone(), bed.sock.clone(), bed.log.clone());
+    let app = Appliance::start(
+        &dir,
+        &testbed_config_full(1, &sock, &log, "[flow.timeouts]\ntime_wait = 1\n"),
+    );
+    let (code, ports) = ctl(&sock, "show ports");
+    assert_eq!(code, 0, "{ports}");
+    let mut sides: Vec<&str> = ports["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["side"].as_str().unwrap())
+        .collect();
+    sides.sort_unstable();
+    assert_eq!(sides, ["client", "server"], "{ports}");
+    let (_, cfg) = ctl(&sock, "show config");
+    assert_eq!(cfg["accumulation"]["packetlimit"], 12, "{cfg}");
+    let (_, mss) = ctl(&sock, "show mss");
+    assert_eq!(mss["insert_missing"], "off", "{mss}");
+
+    // At packetlimit 12 a 9 KB hello in 536-byte segments is reset ...
+    assert!(!big_handshake("reset.test", 9000), "reset at 12");
+    assert!(counter(&sock, "acc_limit_packets") >= 1);
+    // ... and with on-limit release it passes uninspected.
+    set(
+        &sock,
+        "set on-limit release",
+        json!("reset"),
+        json!("release"),
+    );
+    assert!(big_handshake("release.test", 9000), "released at 12");
+    assert!(counter(&sock, "acc_released_uninspected") >= 1);
+    set(
+        &sock,
+        "set on-limit reset",
+        json!("release"),
+        json!("reset"),
+    );
+
+    // Inserting the MSS the server left out: full-size segments, within 12 packets.
+    set(
+        &sock,
+        "set mss insert-missing 1460",
+        json!("off"),
+        json!(1460),
+    );
+    let (_, mss) = ctl(&sock, "show mss");
+    assert_eq!(mss["towards_client"]["insert_missing"], 1460, "{mss}");
+    let inserted = counter(&sock, "mss_inserted_from_server");
+    assert!(big_handshake("insert.test", 9000), "passes with insertion");
+    assert!(counter(&sock, "mss_inserted_from_server") > inserted);
+
+    // A byte budget below the hello resets it whatever its packet count.
+    let max = cfg["accumulation"]["max_bytes"].clone();
+    set(&sock, "set max-bytes 4096", max, json!(4096));
+    let limited = counter(&sock, "acc_limit_bytes");
+    assert!(!big_handshake("bytes.test", 9000), "reset over 4096 bytes");
+    assert!(counter(&sock, "acc_limit_bytes") > limited);
+
+    // Clamping: the client's SYN (MSS 1460 from Linux) is rewritten.
+    let clamp = mss["clamp"].clone();
+    set(&sock, "set mss clamp 1200", clamp, json!(1200));
+    let clamped = counter(&sock, "mss_clamped_from_client");
+    assert!(big_handshake("clamp.test", 0), "a small hello passes");
+    assert!(counter(&sock, "mss_clamped_from_client") > clamped);
+
+    let on_capacity = cfg["accumulation"]["on_capacity"].clone();
+    assert_eq!(on_capacity, "bypass", "{cfg}");
+    set(&sock, "set on-capacity reset", on_capacity, json!("reset"));
+
+    // Refused values change nothing.
+    let (code, v) = ctl(&sock, "set mss clamp 100");
+    assert_ne!(code, 0, "{v}");
+    let (code, v) = ctl(&sock, "set on-limit sometimes");
+    assert_ne!(code, 0, "{v}");
+    let (_, mss) = ctl(&sock, "show mss");
+    assert_eq!(mss["clamp"], 1200, "{mss}");
+    stop_clean(app);
+
+    // Every change is in the file, and a restarted appliance runs with it.
+    let text = std::fs::read_to_string(dir.join("appliance.toml")).unwrap();
+    for line in [
+        "on_limit = \"reset\"",
+        "insert_missing = 1460",
+        "max_bytes = 4096",
+        "clamp = 1200",
+        "on_capacity = \"reset\"",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let app = Appliance::start_file(&dir.join("appliance.toml"));
+    let (_, mss) = ctl(&sock, "show mss");
+    assert_eq!(
+        (&mss["clamp"], &mss["insert_missing"]),
+        (&json!(1200), &json!(1460))
+    );
+    let (_, cfg) = ctl(&sock, "show config");
+    assert_eq!(cfg["accumulation"]["max_bytes"], 4096, "{cfg}");
+    assert_eq!(cfg["accumulation"]["on_capacity"], "reset", "{cfg}");
+    stop_clean(app);
 }

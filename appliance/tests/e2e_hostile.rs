@@ -42,13 +42,6 @@ fn frames(p: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn counter(sock: &Path, name: &str) -> u64 {
-    let (_, v) = ctl(sock, "show counters");
-    v["total"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name}: {v}"))
-}
-
 /// Wait until `f` holds (polling the control socket), up to `secs`.
 fn eventually(secs: u64, f: impl Fn() -> bool) -> bool {
     for _ in 0..secs * 10 {

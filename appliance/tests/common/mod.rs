@@ -427,6 +427,47 @@ pub fn ctl(sock: &Path, args: &str) -> (i32, serde_json::Value) {
     (o.status.code().unwrap_or(-1), v)
 }
 
+/// The total of counter `name` from `show counters` on the control socket `sock`.
+pub fn counter(sock: &Path, name: &str) -> u64 {
+    let (_, v) = ctl(sock, "show counters");
+    v["total"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name}: {v}"))
+}
+
+/// The testbed without server MSS options and `openssl s_server` on 443 in it: a scratch
+/// directory `name` with the paths of its control socket and traffic log.
+pub struct TlsBed {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    pub log: PathBuf,
+    _srv: Bg,
+    _tb: Testbed,
+}
+
+impl TlsBed {
+    pub fn up(name: &str) -> TlsBed {
+        let dir = scratch(name);
+        let _tb = Testbed::up("--strip-mss");
+        let _srv = tls_server(&dir);
+        TlsBed {
+            sock: dir.join("ctl.sock"),
+            log: dir.join("traffic.jsonl"),
+            dir,
+            _srv,
+            _tb,
+        }
+    }
+
+    /// The appliance on it: the testbed config with the socket, the log and `extra`.
+    pub fn start(&self, extra: &str) -> Appliance {
+        Appliance::start(
+            &self.dir,
+            &testbed_config_full(1, &self.sock, &self.log, extra),
+        )
+    }
+}
+
 /// The testbed config with a control socket at `sock` and a traffic log at `log`.
 pub fn testbed_config_full(queues: u16, sock: &Path, log: &Path, extra: &str) -> String {
     testbed_config(queues, extra).replace(
