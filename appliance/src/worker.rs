@@ -11,6 +11,7 @@ use crate::flow::{
 use crate::io::{Frame, PacketIo, Side, BURST};
 use crate::live::{Live, Shared};
 use crate::mss::{self, MssOutcome};
+use crate::packet::fast::Lite;
 use crate::packet::{self, ParseError, L4};
 use crate::record::SessionRecord;
 use crate::stats::{Counter, Snapshot};
@@ -178,11 +179,21 @@ pub struct Worker<P: PacketIo> {
     pre: Box<[Pre]>,
     /// The burst's frames while the pipeline works on them (`BURST` capacity, reused).
     held: Vec<Option<P::Buf>>,
+    /// Whether frames of the common shapes take the established-flow path (`process_lite`).
+    /// Always on but in tests, which turn it off to hold the two paths equal.
+    lite: bool,
+    /// Frames the established-flow path forwarded (tests check that it was taken).
+    #[cfg(test)]
+    lite_taken: u64,
 }
 
 /// A frame's headers and flow key, from the first pass over a burst.
 #[derive(Default)]
 pub(crate) struct Pre {
+    /// The segment, for a frame of the common shapes (`packet::fast`): then `headers` is not
+    /// filled, and only a frame that leaves the established-flow path builds them.
+    lite: Option<Lite>,
+    /// The general parser's headers, when `lite` is None.
     headers: packet::Headers,
     /// Why the frame did not parse (then `headers` is partial).
     error: Option<ParseError>,
@@ -196,26 +207,31 @@ pub(crate) struct Pre {
 
 impl Pre {
     /// Fill in place (no `Headers` moved through the stack: the datapath's hottest copy).
+    /// Without `lite`, every frame goes through the general parser (the tests' reference).
     #[inline]
-    fn fill(&mut self, frame: &[u8]) {
-        let keyed = match packet::fast::parse_common_into(frame, &mut self.headers) {
+    fn fill(&mut self, frame: &[u8], lite: bool) {
+        let fast = if lite {
+            packet::fast::parse_lite(frame)
+        } else {
+            None
+        };
+        let keyed = match fast {
             // The common shapes (TCP over IPv4 or IPv6): the key from the addresses as
-            // parsed, not loaded back from the headers just stored.
-            Some((src, dst)) => {
+            // parsed, not loaded back from stored headers.
+            Some((l, src, dst)) => {
+                self.lite = Some(l);
                 self.error = None;
-                let h = &self.headers;
-                h.tcp().map(|t| {
-                    FlowKey::from_parts_hashed(
-                        src,
-                        dst,
-                        t.src_port,
-                        t.dst_port,
-                        h.vlan_outer,
-                        h.l4_proto,
-                    )
-                })
+                Some(FlowKey::from_parts_hashed(
+                    src,
+                    dst,
+                    l.src_port,
+                    l.dst_port,
+                    l.vlan_outer,
+                    packet::ip_proto::TCP,
+                ))
             }
             None => {
+                self.lite = None;
                 self.error = packet::parse_into(frame, &mut self.headers).err();
                 match self.error {
                     None => FlowKey::from_headers_hashed(&self.headers),
@@ -265,6 +281,9 @@ impl<P: PacketIo> Worker<P> {
             rx: Vec::with_capacity(BURST),
             pre: (0..BURST).map(|_| Pre::default()).collect(),
             held: Vec::with_capacity(BURST),
+            lite: true,
+            #[cfg(test)]
+            lite_taken: 0,
         }
     }
 
@@ -304,7 +323,7 @@ impl<P: PacketIo> Worker<P> {
                 if let (Some(Some(buf)), Some(p)) = (held.get(i), pre_n.get_mut(i)) {
                     let data = buf.data();
                     bytes += data.len() as u64;
-                    p.fill(data);
+                    p.fill(data, self.lite);
                     if p.key.is_some() {
                         p.bucket = self.flows.prefetch_bucket(p.hash);
                     }
@@ -371,14 +390,17 @@ impl<P: PacketIo> Worker<P> {
     }
 
     #[inline]
-    fn process(&mut self, from: Side, mut buf: P::Buf, pre: &Pre, now_ms: u64) {
+    fn process(&mut self, from: Side, buf: P::Buf, pre: &Pre, now_ms: u64) {
         if !buf.is_contiguous() {
             // A frame chained over several buffers (jumbo frames with scattered RX): the
             // parse saw only its first buffer. Forwarded as it came, uninspected, counted.
             self.counters.base.multi_segment_passed.inc();
             return self.forward(from, buf);
         }
-        let mut h = match pre.error {
+        if let (Some(lite), Some((key, src_is_a))) = (&pre.lite, &pre.key) {
+            return self.process_lite(from, buf, pre, lite, key, *src_is_a, now_ms);
+        }
+        let h = match pre.error {
             None => &pre.headers,
             Some(e) => {
                 self.counters.malformed[e.index()].inc();
@@ -450,7 +472,93 @@ impl<P: PacketIo> Worker<P> {
             }
             return self.forward(from, buf);
         };
+        self.process_tcp(from, buf, h, t, key, src_is_a, hash, now_ms)
+    }
 
+    /// A frame of the common shapes (`packet::fast`): a TCP segment over IPv4 or IPv6. A data
+    /// or pure ACK segment of an established session that the accumulator has no business
+    /// with (nearly every frame) is accounted and forwarded here, doing exactly what
+    /// `process_tcp` would do with it; anything else gets its full headers and goes there.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn process_lite(
+        &mut self,
+        from: Side,
+        buf: P::Buf,
+        pre: &Pre,
+        l: &Lite,
+        key: &FlowKey,
+        src_is_a: bool,
+        now_ms: u64,
+    ) {
+        let c = &self.counters.base;
+        if l.vlan_count > 0 {
+            c.vlan_tagged.inc();
+        }
+        match l.l3 {
+            packet::L3::Ipv6 => c.ipv6.inc(),
+            _ => c.ipv4.inc(),
+        }
+        c.tcp.inc();
+        const CONTROL: u16 =
+            packet::TcpFlags::SYN.0 | packet::TcpFlags::FIN.0 | packet::TcpFlags::RST.0;
+        if l.flags.0 & CONTROL == 0 {
+            if let Some(idx) = self.flows.lookup(key, pre.hash) {
+                let f = self.flows.get_mut(idx);
+                let dir = f.dir_of(src_is_a);
+                // Not held: the accumulator is done with the session, or does not hold
+                // this segment (from the server, or no payload).
+                if f.state == TcpState::Established
+                    && !f.has(flag::ACCUMULATING)
+                    && (f.has(flag::ACC_DONE) || dir == Dir::FromServer || l.payload_len == 0)
+                {
+                    let ts_val = l.ts.map(|(val, _)| val);
+                    let wire_len = buf.data().len();
+                    flow::tcp::account(f, dir, wire_len, l.window, ts_val, l.end_seq());
+                    self.flows.touch(idx, now_ms);
+                    #[cfg(test)]
+                    {
+                        self.lite_taken += 1;
+                    }
+                    return self.forward(from, buf);
+                }
+            }
+        }
+        self.process_lite_slow(from, buf, pre, now_ms)
+    }
+
+    /// `process_lite` for a segment that needs the general path: its headers built from the
+    /// segment, then `process_tcp`.
+    #[inline(never)]
+    fn process_lite_slow(&mut self, from: Side, buf: P::Buf, pre: &Pre, now_ms: u64) {
+        let (Some(l), Some((key, src_is_a))) = (&pre.lite, &pre.key) else {
+            // Not a frame of the common shapes after all (the caller checked): pass it.
+            return self.forward(from, buf);
+        };
+        let (a, b) = (u128::from_be_bytes(key.a), u128::from_be_bytes(key.b));
+        let (src, dst) = if *src_is_a { (a, b) } else { (b, a) };
+        let mut h = packet::Headers::default();
+        l.headers(src, dst, &mut h);
+        let t = l.tcp();
+        self.process_tcp(from, buf, &h, &t, key, *src_is_a, pre.hash, now_ms)
+    }
+
+    /// A TCP segment on the general path: the flow found or created, MSS fixup on SYNs, TCP
+    /// state, accumulation, forwarding.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn process_tcp(
+        &mut self,
+        from: Side,
+        mut buf: P::Buf,
+        h: &packet::Headers,
+        t: &packet::TcpInfo,
+        key: &FlowKey,
+        src_is_a: bool,
+        hash: u64,
+        now_ms: u64,
+    ) {
+        let mut h = h;
         let Some(idx) = self.flow_for(key, hash, now_ms, from, src_is_a, Some(t)) else {
             if t.flags.rst() || self.on_table_full == OnTableFull::Pass {
                 return self.forward(from, buf);

@@ -34,6 +34,38 @@ pub fn rst_in_window(f: &Flow, dir: Dir, t: &TcpInfo) -> bool {
     t.seq.wrapping_sub(expected) < window
 }
 
+/// What every segment travelling in `dir` updates: the direction's packets, bytes, window,
+/// TSval, and its next sequence number from the segment's `end` (sequence number plus length,
+/// SYN and FIN counting one) when that is further. All a data segment of an established
+/// session changes; the worker's established-flow path calls this alone.
+#[inline(always)]
+pub fn account(
+    f: &mut Flow,
+    dir: Dir,
+    wire_len: usize,
+    window: u16,
+    ts_val: Option<u32>,
+    end: u32,
+) {
+    let d = dir.index();
+    let ds = &mut f.dir[d];
+    ds.pkts = ds.pkts.wrapping_add(1);
+    ds.bytes = ds.bytes.wrapping_add(wire_len as u64);
+    ds.window = window;
+    if let Some(v) = ts_val {
+        ds.ts_val = v;
+    }
+    let seq_flag = if dir == Dir::FromClient {
+        flag::SEQ_VALID_CLIENT
+    } else {
+        flag::SEQ_VALID_SERVER
+    };
+    if f.flags & seq_flag == 0 || seq_after(end, ds.next_seq) {
+        ds.next_seq = end;
+        f.flags |= seq_flag;
+    }
+}
+
 /// Update the session from one segment travelling in `dir`; `wire_len` is the frame length.
 /// Returns false for a RST outside the window (ignored for the session's state).
 #[inline]
@@ -45,28 +77,20 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) -> bool 
         return false;
     }
     let d = dir.index();
-    let ds = &mut f.dir[d];
-    ds.pkts = ds.pkts.wrapping_add(1);
-    ds.bytes = ds.bytes.wrapping_add(wire_len as u64);
-    ds.window = t.window;
-    if let Some(ts) = t.timestamps {
-        ds.ts_val = ts.val;
-    }
     let flags = t.flags;
-    let seq_flag = if dir == Dir::FromClient {
-        flag::SEQ_VALID_CLIENT
-    } else {
-        flag::SEQ_VALID_SERVER
-    };
     let end = t
         .seq
         .wrapping_add(t.payload_len as u32)
         .wrapping_add(flags.syn() as u32)
         .wrapping_add(flags.fin() as u32);
-    if f.flags & seq_flag == 0 || seq_after(end, f.dir[d].next_seq) {
-        f.dir[d].next_seq = end;
-        f.flags |= seq_flag;
-    }
+    account(
+        f,
+        dir,
+        wire_len,
+        t.window,
+        t.timestamps.map(|ts| ts.val),
+        end,
+    );
 
     if flags.rst() {
         if f.state != TcpState::Closed {

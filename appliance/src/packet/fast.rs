@@ -37,12 +37,118 @@ fn be64(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Parse `frame` into `h` if it has one of the common shapes (module doc), returning the
-/// source and destination addresses as integers (as in `h.src` and `h.dst`) for the flow
-/// key; None otherwise, and then `h` holds nothing useful: the caller must run
-/// [`super::parse_into`].
+/// A segment of one of the common shapes (module doc), as the established-flow path needs
+/// it: every field the general parser would fill that is not fixed by the shape. The rest
+/// (offsets, EtherType, header length) follows from the shape, so [`Lite::headers`] gives
+/// exactly the `Headers` the general parser would; building those costs twice as many stores
+/// as this, which is why a frame that only needs this never builds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lite {
+    /// `Ipv4` or `Ipv6`.
+    pub l3: L3,
+    /// 0 or 1.
+    pub vlan_count: u8,
+    pub vlan_outer: u16,
+    pub ttl: u8,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub payload_len: u16,
+    /// (TSval, TSecr) of the NOP NOP timestamps block, if the header has it.
+    pub ts: Option<(u32, u32)>,
+}
+
+impl Lite {
+    /// Frame offset of the IP header.
+    #[inline]
+    pub fn l3_offset(&self) -> usize {
+        ETH_LEN + VLAN_LEN * usize::from(self.vlan_count)
+    }
+    /// Frame offset of the TCP header.
+    #[inline]
+    pub fn l4_offset(&self) -> usize {
+        self.l3_offset()
+            + match self.l3 {
+                L3::Ipv6 => IPV6_LEN,
+                _ => IPV4_LEN,
+            }
+    }
+    /// TCP header length: 20, or 32 with the timestamps block.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        TCP_LEN + if self.ts.is_some() { 12 } else { 0 }
+    }
+    /// The sequence number after this segment (SYN and FIN count one).
+    #[inline]
+    pub fn end_seq(&self) -> u32 {
+        self.seq
+            .wrapping_add(u32::from(self.payload_len))
+            .wrapping_add(u32::from(self.flags.syn()))
+            .wrapping_add(u32::from(self.flags.fin()))
+    }
+
+    /// The headers the general parser gives for the frame, from its addresses (as returned by
+    /// [`parse_lite`]) and this.
+    pub fn headers(&self, src: u128, dst: u128, h: &mut Headers) {
+        let (l3_offset, l4_offset, header_len) =
+            (self.l3_offset(), self.l4_offset(), self.header_len());
+        let payload_offset = l4_offset + header_len;
+        // Offsets fit in u16: all are within the frame, whose length was checked.
+        *h = Headers {
+            vlan_count: self.vlan_count,
+            vlan_outer: self.vlan_outer,
+            vlan_inner: 0,
+            ethertype: match self.l3 {
+                L3::Ipv6 => 0x86dd,
+                _ => 0x0800,
+            },
+            l3: self.l3,
+            l3_offset: l3_offset as u16,
+            src: src.to_be_bytes(),
+            dst: dst.to_be_bytes(),
+            ttl: self.ttl,
+            is_fragment: false,
+            l4_proto: ip_proto::TCP,
+            l4_offset: l4_offset as u16,
+            ip_end: (payload_offset + usize::from(self.payload_len)) as u16,
+            l4: L4::Tcp(self.tcp()),
+        };
+    }
+
+    /// The TCP fields as the general parser gives them.
+    pub fn tcp(&self) -> TcpInfo {
+        let (l4_offset, header_len) = (self.l4_offset(), self.header_len());
+        TcpInfo {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            header_len: header_len as u8,
+            payload_offset: (l4_offset + header_len) as u16,
+            payload_len: self.payload_len,
+            mss: None,
+            window_scale: None,
+            sack_permitted: false,
+            timestamps: self.ts.map(|(val, ecr)| Timestamps {
+                val,
+                ecr,
+                // The option's kind byte, after the two NOPs.
+                offset: (l4_offset + TCP_LEN + 2) as u16,
+            }),
+        }
+    }
+}
+
+/// Parse `frame` if it has one of the common shapes (module doc): the segment and its source
+/// and destination addresses as integers (IPv4-mapped for IPv4, as in `Headers::src`), for
+/// the flow key. None otherwise: the caller must run [`super::parse_into`].
 #[inline]
-pub fn parse_common_into(frame: &[u8], h: &mut Headers) -> Option<(u128, u128)> {
+pub fn parse_lite(frame: &[u8]) -> Option<(Lite, u128, u128)> {
     if frame.len() > usize::from(u16::MAX) || frame.len() < ETH_LEN + IPV4_LEN + TCP_LEN {
         return None;
     }
@@ -95,47 +201,38 @@ pub fn parse_common_into(frame: &[u8], h: &mut Headers) -> Option<(u128, u128)> 
         return None;
     }
     let header_len = usize::from(seg[12] >> 4) * 4;
-    let timestamps = match header_len {
+    let ts = match header_len {
         TCP_LEN => None,
-        32 if seg.len() >= 32 && seg[TCP_LEN..TCP_LEN + 4] == NOP_NOP_TS => Some(Timestamps {
-            val: be32(seg, TCP_LEN + 4),
-            ecr: be32(seg, TCP_LEN + 8),
-            // The option's kind byte, after the two NOPs.
-            offset: (l4_offset + TCP_LEN + 2) as u16,
-        }),
+        32 if seg.len() >= 32 && seg[TCP_LEN..TCP_LEN + 4] == NOP_NOP_TS => {
+            Some((be32(seg, TCP_LEN + 4), be32(seg, TCP_LEN + 8)))
+        }
         _ => return None,
     };
-    // Offsets fit in u16: all are within the frame, whose length was checked.
-    *h = Headers {
+    let lite = Lite {
+        l3: l3_kind,
         vlan_count,
         vlan_outer,
-        vlan_inner: 0,
-        ethertype,
-        l3: l3_kind,
-        l3_offset: l3_offset as u16,
-        src: src.to_be_bytes(),
-        dst: dst.to_be_bytes(),
         ttl,
-        is_fragment: false,
-        l4_proto: ip_proto::TCP,
-        l4_offset: l4_offset as u16,
-        ip_end: ip_end as u16,
-        l4: L4::Tcp(TcpInfo {
-            src_port: be16(seg, 0),
-            dst_port: be16(seg, 2),
-            seq: be32(seg, 4),
-            ack: be32(seg, 8),
-            flags: TcpFlags(be16(seg, 12) & 0x01ff),
-            window: be16(seg, 14),
-            header_len: header_len as u8,
-            payload_offset: (l4_offset + header_len) as u16,
-            payload_len: (seg.len() - header_len) as u16,
-            mss: None,
-            window_scale: None,
-            sack_permitted: false,
-            timestamps,
-        }),
+        src_port: be16(seg, 0),
+        dst_port: be16(seg, 2),
+        seq: be32(seg, 4),
+        ack: be32(seg, 8),
+        flags: TcpFlags(be16(seg, 12) & 0x01ff),
+        window: be16(seg, 14),
+        payload_len: (seg.len() - header_len) as u16,
+        ts,
     };
+    Some((lite, src, dst))
+}
+
+/// Parse `frame` into `h` if it has one of the common shapes (module doc), returning the
+/// source and destination addresses as integers (as in `h.src` and `h.dst`) for the flow
+/// key; None otherwise, and then `h` holds nothing useful: the caller must run
+/// [`super::parse_into`]. [`parse_lite`] and [`Lite::headers`] in one.
+#[inline]
+pub fn parse_common_into(frame: &[u8], h: &mut Headers) -> Option<(u128, u128)> {
+    let (lite, src, dst) = parse_lite(frame)?;
+    lite.headers(src, dst, h);
     Some((src, dst))
 }
 
