@@ -815,6 +815,8 @@ pub struct Report {
     pub records: Vec<SessionRecord>,
     /// Every frame sent, per side (0: to the client, 1: to the server).
     pub sent: [Vec<Vec<u8>>; 2],
+    /// The worker's counters at the end.
+    pub counters: crate::stats::Snapshot,
 }
 
 const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
@@ -870,7 +872,8 @@ struct Harness<'s> {
 }
 
 impl<'s> Harness<'s> {
-    fn new(sc: &'s Scenario) -> Self {
+    /// `lite`: whether the worker's established-flow path is on (as in production).
+    fn new(sc: &'s Scenario, lite: bool) -> Self {
         let k = &sc.knobs;
         let cfg = Config::parse(&k.config_text())
             .unwrap_or_else(|e| panic!("harness config refused: {e}\n{}", k.config_text()));
@@ -883,7 +886,7 @@ impl<'s> Harness<'s> {
             tx_capacity: k.tx_capacity,
             ..VecIo::default()
         };
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             WorkerConfig {
                 id: 1,
                 flow_capacity: cfg.flow.capacity,
@@ -899,6 +902,7 @@ impl<'s> Harness<'s> {
             shared.clone(),
             Some((log.clone(), true)),
         );
+        worker.lite = lite;
         let tracks = sc
             .sessions
             .iter()
@@ -1333,6 +1337,7 @@ impl<'s> Harness<'s> {
             resets: c.acc.reset.get(),
             records: Vec::new(),
             sent: Default::default(),
+            counters: c.snapshot(),
         };
         // Who was reset: by a peer, by us (an RST we sent or a record saying so).
         for (s, t) in self.tracks.iter().enumerate() {
@@ -1463,10 +1468,37 @@ impl<'s> Harness<'s> {
 
 /// Run a scenario through a real worker and check every invariant (see the module docs).
 /// Panics on a violation; returns what happened.
+/// The scenario also runs with the worker's established-flow path turned off, and both runs
+/// must send the same frames and end with the same records and counters.
 pub fn run_scenario(sc: &Scenario) -> Report {
-    let mut h = Harness::new(sc);
-    h.run();
-    h.finish()
+    let run = |lite| {
+        let mut h = Harness::new(sc, lite);
+        h.run();
+        h.finish()
+    };
+    let (fast, general) = (run(true), run(false));
+    for side in 0..2 {
+        if let Some(i) = (0..fast.sent[side].len().max(general.sent[side].len()))
+            .find(|&i| fast.sent[side].get(i) != general.sent[side].get(i))
+        {
+            panic!(
+                "the established-flow path sent another frame {i} to side {side}: {:02x?}, \
+                 the general path {:02x?}",
+                fast.sent[side].get(i),
+                general.sent[side].get(i)
+            );
+        }
+    }
+    assert_eq!(
+        format!("{:?}", fast.records),
+        format!("{:?}", general.records),
+        "records with and without the established-flow path"
+    );
+    assert_eq!(
+        fast.counters, general.counters,
+        "counters with and without the established-flow path"
+    );
+    fast
 }
 
 /// Fuzz target: decode `data` into a [`Scenario`] and run it.

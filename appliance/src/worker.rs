@@ -180,8 +180,8 @@ pub struct Worker<P: PacketIo> {
     /// The burst's frames while the pipeline works on them (`BURST` capacity, reused).
     held: Vec<Option<P::Buf>>,
     /// Whether frames of the common shapes take the established-flow path (`process_lite`).
-    /// Always on but in tests, which turn it off to hold the two paths equal.
-    lite: bool,
+    /// Always on but in tests and fuzzing, which turn it off to hold the two paths equal.
+    pub(crate) lite: bool,
     /// Frames the established-flow path forwarded (tests check that it was taken).
     #[cfg(test)]
     lite_taken: u64,
