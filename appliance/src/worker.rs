@@ -459,7 +459,8 @@ impl<P: PacketIo> Worker<P> {
 
         let Some(t) = tcp else {
             // Non-TCP: one flow per 5-tuple, aged by the non-TCP timeout.
-            match self.flow_for(key, hash, now_ms, from, src_is_a, None) {
+            let found = self.flows.lookup(key, hash);
+            match self.flow_for(found, key, hash, now_ms, from, src_is_a, None) {
                 Some(idx) => {
                     let f = self.flows.get_mut(idx);
                     let d = f.dir_of(src_is_a).index();
@@ -472,7 +473,8 @@ impl<P: PacketIo> Worker<P> {
             }
             return self.forward(from, buf);
         };
-        self.process_tcp(from, buf, h, t, key, src_is_a, hash, now_ms)
+        let found = self.flows.lookup(key, hash);
+        self.process_tcp(from, buf, h, t, found, key, src_is_a, hash, now_ms)
     }
 
     /// A frame of the common shapes (`packet::fast`): a TCP segment over IPv4 or IPv6. A data
@@ -502,8 +504,9 @@ impl<P: PacketIo> Worker<P> {
         c.tcp.inc();
         const CONTROL: u16 =
             packet::TcpFlags::SYN.0 | packet::TcpFlags::FIN.0 | packet::TcpFlags::RST.0;
+        let found = self.flows.lookup(key, pre.hash);
         if l.flags.0 & CONTROL == 0 {
-            if let Some(idx) = self.flows.lookup(key, pre.hash) {
+            if let Some(idx) = found {
                 let f = self.flows.get_mut(idx);
                 let dir = f.dir_of(src_is_a);
                 // Not held: the accumulator is done with the session, or does not hold
@@ -524,27 +527,33 @@ impl<P: PacketIo> Worker<P> {
                 }
             }
         }
-        self.process_lite_slow(from, buf, pre, now_ms)
+        self.process_lite_slow(from, buf, pre, found, now_ms)
     }
 
     /// `process_lite` for a segment that needs the general path: its headers built from the
     /// segment, then `process_tcp`.
     #[inline(never)]
-    fn process_lite_slow(&mut self, from: Side, buf: P::Buf, pre: &Pre, now_ms: u64) {
+    fn process_lite_slow(
+        &mut self,
+        from: Side,
+        buf: P::Buf,
+        pre: &Pre,
+        found: Option<u32>,
+        now_ms: u64,
+    ) {
         let (Some(l), Some((key, src_is_a))) = (&pre.lite, &pre.key) else {
             // Not a frame of the common shapes after all (the caller checked): pass it.
             return self.forward(from, buf);
         };
         let (a, b) = (u128::from_be_bytes(key.a), u128::from_be_bytes(key.b));
         let (src, dst) = if *src_is_a { (a, b) } else { (b, a) };
-        let mut h = packet::Headers::default();
-        l.headers(src, dst, &mut h);
+        let h = l.headers(src, dst);
         let t = l.tcp();
-        self.process_tcp(from, buf, &h, &t, key, *src_is_a, pre.hash, now_ms)
+        self.process_tcp(from, buf, &h, &t, found, key, *src_is_a, pre.hash, now_ms)
     }
 
-    /// A TCP segment on the general path: the flow found or created, MSS fixup on SYNs, TCP
-    /// state, accumulation, forwarding.
+    /// A TCP segment on the general path (`found`: the flow table's lookup of `key`): the flow
+    /// found or created, MSS fixup on SYNs, TCP state, accumulation, forwarding.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn process_tcp(
@@ -553,13 +562,14 @@ impl<P: PacketIo> Worker<P> {
         mut buf: P::Buf,
         h: &packet::Headers,
         t: &packet::TcpInfo,
+        found: Option<u32>,
         key: &FlowKey,
         src_is_a: bool,
         hash: u64,
         now_ms: u64,
     ) {
         let mut h = h;
-        let Some(idx) = self.flow_for(key, hash, now_ms, from, src_is_a, Some(t)) else {
+        let Some(idx) = self.flow_for(found, key, hash, now_ms, from, src_is_a, Some(t)) else {
             if t.flags.rst() || self.on_table_full == OnTableFull::Pass {
                 return self.forward(from, buf);
             }
@@ -646,8 +656,10 @@ impl<P: PacketIo> Worker<P> {
     /// the packet arrived on when picked up mid-stream). None: no flow (table full, or a RST
     /// for an unknown session, which is not worth a flow).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn flow_for(
         &mut self,
+        found: Option<u32>,
         key: &FlowKey,
         hash: u64,
         now_ms: u64,
@@ -657,7 +669,6 @@ impl<P: PacketIo> Worker<P> {
     ) -> Option<u32> {
         // The hit, inline (nearly every packet); the rest out of line, so the per-packet
         // path carries no call and none of the creation code's register pressure.
-        let found = self.flows.lookup(key, hash);
         if let Some(idx) = found {
             let new_syn = tcp.is_some_and(|t| t.flags.syn() && !t.flags.ack());
             if !new_syn || self.flows.get(idx).state != TcpState::Closed {

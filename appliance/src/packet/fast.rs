@@ -92,12 +92,13 @@ impl Lite {
 
     /// The headers the general parser gives for the frame, from its addresses (as returned by
     /// [`parse_lite`]) and this.
-    pub fn headers(&self, src: u128, dst: u128, h: &mut Headers) {
+    #[inline]
+    pub fn headers(&self, src: u128, dst: u128) -> Headers {
         let (l3_offset, l4_offset, header_len) =
             (self.l3_offset(), self.l4_offset(), self.header_len());
         let payload_offset = l4_offset + header_len;
         // Offsets fit in u16: all are within the frame, whose length was checked.
-        *h = Headers {
+        Headers {
             vlan_count: self.vlan_count,
             vlan_outer: self.vlan_outer,
             vlan_inner: 0,
@@ -115,7 +116,7 @@ impl Lite {
             l4_offset: l4_offset as u16,
             ip_end: (payload_offset + usize::from(self.payload_len)) as u16,
             l4: L4::Tcp(self.tcp()),
-        };
+        }
     }
 
     /// The TCP fields as the general parser gives them.
@@ -232,7 +233,7 @@ pub fn parse_lite(frame: &[u8]) -> Option<(Lite, u128, u128)> {
 #[inline]
 pub fn parse_common_into(frame: &[u8], h: &mut Headers) -> Option<(u128, u128)> {
     let (lite, src, dst) = parse_lite(frame)?;
-    lite.headers(src, dst, h);
+    *h = lite.headers(src, dst);
     Some((src, dst))
 }
 
