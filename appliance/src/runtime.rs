@@ -135,6 +135,15 @@ pub fn run(
     if !register {
         println!("pdump: workers run without DPDK lcore ids (no mempool cache), so secondary processes can attach");
     }
+    // The flow tables ask for transparent huge pages; say so when the kernel will not give them.
+    let tables_bytes =
+        u64::from(queues) * u64::from(cfg.flow.capacity) * crate::flow::SLOT_BYTES as u64;
+    let thp = std::fs::read_to_string(crate::flow::THP_ENABLED).ok();
+    if let Some(w) =
+        crate::flow::thp_warning(thp.as_deref().and_then(crate::flow::thp_mode), tables_bytes)
+    {
+        tracing::warn!("{w}");
+    }
     let worker_stop = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
     let mut mailboxes = Vec::new();

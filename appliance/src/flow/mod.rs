@@ -7,10 +7,41 @@ pub mod tcp;
 pub mod wheel;
 
 pub use key::FlowKey;
-pub use table::{flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState};
+pub use table::{
+    flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState, SLOT_BYTES,
+};
 pub use wheel::{Wheel, TICK_MS};
 
 use serde::Deserialize;
+
+/// Where the kernel says whether transparent huge pages are on.
+pub const THP_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+/// The transparent-huge-page mode (`always`, `madvise`, `never`) from the text of
+/// [`THP_ENABLED`]: the word in brackets.
+pub fn thp_mode(text: &str) -> Option<&str> {
+    let start = text.find('[')? + 1;
+    let len = text[start..].find(']')?;
+    Some(&text[start..start + len])
+}
+
+/// What the operator must hear at start when the flow tables (`tables_bytes` in all, which ask
+/// for huge pages with `madvise`) cannot have them: with `never` every lookup in a table larger
+/// than the TLB's reach also misses the TLB, and at a million flows that halves the rate.
+/// None when the mode allows them or the table is small; `mode` None: unknown (no such file).
+pub fn thp_warning(mode: Option<&str>, tables_bytes: u64) -> Option<String> {
+    // About what a second-level TLB of a thousand 4 KiB entries covers.
+    const TLB_REACH: u64 = 4 << 20;
+    match mode {
+        Some("never") if tables_bytes > TLB_REACH => Some(format!(
+            "transparent huge pages are off ({THP_ENABLED}: never): the flow tables ({} MiB) \
+             stay in 4 KiB pages and every lookup also misses the TLB; set it to madvise \
+             (echo madvise > {THP_ENABLED}) before starting the appliance",
+            tables_bytes >> 20
+        )),
+        _ => None,
+    }
+}
 
 /// Why a session ended, as operators read it in the traffic log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,5 +192,30 @@ impl Timeouts {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod thp_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_bracketed_mode_and_warns_only_when_it_is_never_and_the_table_is_large() {
+        assert_eq!(thp_mode("always [madvise] never\n"), Some("madvise"));
+        assert_eq!(thp_mode("[always] madvise never"), Some("always"));
+        assert_eq!(thp_mode("always madvise [never]\n"), Some("never"));
+        assert_eq!(thp_mode("garbage"), None);
+        assert_eq!(thp_mode("[unterminated"), None);
+        let big = 160 << 20;
+        let w = thp_warning(Some("never"), big).expect("a warning");
+        assert!(w.contains("160 MiB") && w.contains("madvise"), "{w}");
+        assert_eq!(thp_warning(Some("madvise"), big), None);
+        assert_eq!(thp_warning(Some("always"), big), None);
+        assert_eq!(thp_warning(None, big), None);
+        assert_eq!(
+            thp_warning(Some("never"), 1 << 20),
+            None,
+            "a small table fits the TLB"
+        );
     }
 }

@@ -195,7 +195,10 @@ struct Slot {
     flow: Flow,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+/// Bytes of flow table per session of capacity, its hash index included.
+pub const SLOT_BYTES: usize = 128;
+
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
 
 impl Slot {
     /// Start loading the first line: the links and the key.
