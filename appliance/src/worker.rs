@@ -60,6 +60,21 @@ counters! {
     }
 }
 
+impl BaseCounters {
+    /// Count a frame's VLAN tag and network layer (both datapaths count the same way).
+    #[inline(always)]
+    fn count_l3(&self, vlan_count: u8, l3: packet::L3) {
+        if vlan_count > 0 {
+            self.vlan_tagged.inc();
+        }
+        match l3 {
+            packet::L3::NotIp => self.non_ip.inc(),
+            packet::L3::Ipv4 => self.ipv4.inc(),
+            packet::L3::Ipv6 => self.ipv6.inc(),
+        }
+    }
+}
+
 /// All counters of one worker: the fixed ones plus arrays by reason.
 #[derive(Default, Debug)]
 pub struct WorkerCounters {
@@ -417,16 +432,9 @@ impl<P: PacketIo> Worker<P> {
             }
         };
         let c = &self.counters.base;
-        if h.vlan_count > 0 {
-            c.vlan_tagged.inc();
-        }
-        match h.l3 {
-            packet::L3::NotIp => {
-                c.non_ip.inc();
-                return self.forward(from, buf);
-            }
-            packet::L3::Ipv4 => c.ipv4.inc(),
-            packet::L3::Ipv6 => c.ipv6.inc(),
+        c.count_l3(h.vlan_count, h.l3);
+        if h.l3 == packet::L3::NotIp {
+            return self.forward(from, buf);
         }
         let tcp = match &h.l4 {
             L4::Tcp(t) => {
@@ -494,13 +502,7 @@ impl<P: PacketIo> Worker<P> {
         now_ms: u64,
     ) {
         let c = &self.counters.base;
-        if l.vlan_count > 0 {
-            c.vlan_tagged.inc();
-        }
-        match l.l3 {
-            packet::L3::Ipv6 => c.ipv6.inc(),
-            _ => c.ipv4.inc(),
-        }
+        c.count_l3(l.vlan_count, l.l3);
         c.tcp.inc();
         const CONTROL: u16 =
             packet::TcpFlags::SYN.0 | packet::TcpFlags::FIN.0 | packet::TcpFlags::RST.0;
@@ -517,7 +519,8 @@ impl<P: PacketIo> Worker<P> {
                 {
                     let ts_val = l.ts.map(|(val, _)| val);
                     let wire_len = buf.data().len();
-                    flow::tcp::account(f, dir, wire_len, l.window, ts_val, l.end_seq());
+                    let end = flow::tcp::seq_end(l.seq, l.payload_len, l.flags);
+                    flow::tcp::account(f, dir, wire_len, l.window, ts_val, end);
                     self.flows.touch(idx, now_ms);
                     #[cfg(test)]
                     {

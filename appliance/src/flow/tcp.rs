@@ -4,7 +4,7 @@
 
 use super::table::{flag, Dir, Flow, TcpState};
 use super::EndReason;
-use crate::packet::TcpInfo;
+use crate::packet::{TcpFlags, TcpInfo};
 
 /// `a` is after `b` in sequence space (RFC 1982 serial arithmetic).
 #[inline]
@@ -32,6 +32,14 @@ pub fn rst_in_window(f: &Flow, dir: Dir, t: &TcpInfo) -> bool {
     };
     let window = ((rcv.window as u32) << scale).max(1);
     t.seq.wrapping_sub(expected) < window
+}
+
+/// The sequence number after a segment: its own plus its payload, SYN and FIN counting one.
+#[inline(always)]
+pub fn seq_end(seq: u32, payload_len: u16, flags: TcpFlags) -> u32 {
+    seq.wrapping_add(u32::from(payload_len))
+        .wrapping_add(u32::from(flags.syn()))
+        .wrapping_add(u32::from(flags.fin()))
 }
 
 /// What every segment travelling in `dir` updates: the direction's packets, bytes, window,
@@ -78,11 +86,7 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) -> bool 
     }
     let d = dir.index();
     let flags = t.flags;
-    let end = t
-        .seq
-        .wrapping_add(t.payload_len as u32)
-        .wrapping_add(flags.syn() as u32)
-        .wrapping_add(flags.fin() as u32);
+    let end = seq_end(t.seq, t.payload_len, flags);
     account(
         f,
         dir,

@@ -81,14 +81,6 @@ impl Lite {
     pub fn header_len(&self) -> usize {
         TCP_LEN + if self.ts.is_some() { 12 } else { 0 }
     }
-    /// The sequence number after this segment (SYN and FIN count one).
-    #[inline]
-    pub fn end_seq(&self) -> u32 {
-        self.seq
-            .wrapping_add(u32::from(self.payload_len))
-            .wrapping_add(u32::from(self.flags.syn()))
-            .wrapping_add(u32::from(self.flags.fin()))
-    }
 
     /// The headers the general parser gives for the frame, from its addresses (as returned by
     /// [`parse_lite`]) and this.
