@@ -189,6 +189,8 @@ pub fn run(
                 mailboxes.push(m.clone());
                 m
             },
+            // Each worker its own secret: hash flooding (flow/key.rs).
+            hash_key: crate::flow::HashKey::random(),
         };
         let shared = shared.clone();
         let core = cfg.workers.cores.get(q as usize).copied();

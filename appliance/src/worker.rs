@@ -6,7 +6,7 @@ use crate::accumulate::{AccCounters, Accumulator, Capacity, Histograms};
 use crate::config::{MalformedAction, OnTableFull};
 use crate::counters;
 use crate::flow::{
-    self, flag, Dir, EndReason, Flow, FlowKey, FlowTable, Insert, TcpState, Timeouts,
+    self, flag, Dir, EndReason, Flow, FlowKey, FlowTable, HashKey, Insert, TcpState, Timeouts,
 };
 use crate::io::{Frame, PacketIo, Side, BURST};
 use crate::live::{Live, Shared};
@@ -132,6 +132,8 @@ pub struct WorkerConfig {
     pub capacity: Arc<Capacity>,
     /// Control requests to this worker.
     pub mailbox: Arc<Mailbox>,
+    /// The flow table's hash secret (`HashKey::random` in the appliance).
+    pub hash_key: HashKey,
 }
 
 /// A control request a worker answers between bursts (`show sessions`).
@@ -224,7 +226,7 @@ impl Pre {
     /// Fill in place (no `Headers` moved through the stack: the datapath's hottest copy).
     /// Without `lite`, every frame goes through the general parser (the tests' reference).
     #[inline]
-    fn fill(&mut self, frame: &[u8], lite: bool) {
+    fn fill(&mut self, frame: &[u8], lite: bool, hk: &HashKey) {
         let fast = if lite {
             packet::fast::parse_lite(frame)
         } else {
@@ -237,6 +239,7 @@ impl Pre {
                 self.lite = Some(l);
                 self.error = None;
                 Some(FlowKey::from_parts_hashed(
+                    hk,
                     src,
                     dst,
                     l.src_port,
@@ -249,7 +252,7 @@ impl Pre {
                 self.lite = None;
                 self.error = packet::parse_into(frame, &mut self.headers).err();
                 match self.error {
-                    None => FlowKey::from_headers_hashed(&self.headers),
+                    None => FlowKey::from_headers_hashed(&self.headers, hk),
                     Some(_) => None,
                 }
             }
@@ -286,7 +289,7 @@ impl<P: PacketIo> Worker<P> {
             live: shared.load(),
             live_version,
             shared,
-            flows: FlowTable::new(cfg.flow_capacity, cfg.id, cfg.timeouts),
+            flows: FlowTable::new(cfg.flow_capacity, cfg.id, cfg.timeouts, cfg.hash_key),
             log,
             mailbox: cfg.mailbox.clone(),
             query: None,
@@ -326,6 +329,7 @@ impl<P: PacketIo> Worker<P> {
             // (the chain head); the chain's first flow is requested `step` frames later, the
             // second `2 * step` frames later; the frame is processed `3 * step` frames later.
             let step = (n / 3).clamp(1, STAGE);
+            let hk = *self.flows.hash_key();
             let mut held = std::mem::take(&mut self.held);
             held.clear();
             held.extend(self.rx.drain(..).map(Some));
@@ -338,7 +342,7 @@ impl<P: PacketIo> Worker<P> {
                 if let (Some(Some(buf)), Some(p)) = (held.get(i), pre_n.get_mut(i)) {
                     let data = buf.data();
                     bytes += data.len() as u64;
-                    p.fill(data, self.lite);
+                    p.fill(data, self.lite, &hk);
                     if p.key.is_some() {
                         p.bucket = self.flows.prefetch_bucket(p.hash);
                     }

@@ -6,7 +6,7 @@ mod table;
 pub mod tcp;
 pub mod wheel;
 
-pub use key::FlowKey;
+pub use key::{FlowKey, HashKey};
 pub use table::{
     flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState, SLOT_BYTES,
 };

@@ -3,7 +3,7 @@
 //! aging wheel. Nothing here allocates after `FlowTable::new`; the table's memory is exactly
 //! 128 bytes per session of capacity (plus the wheel's 16 KiB).
 
-use super::key::FlowKey;
+use super::key::{FlowKey, HashKey};
 use super::wheel::{HasLinks, Links, Wheel, NIL};
 use super::{EndReason, Timeouts};
 
@@ -241,11 +241,14 @@ pub struct FlowTable {
     next_seq: u64,
     worker: u16,
     pub capacity: u32,
+    /// The secret the keys are hashed with (`FlowKey::hash`).
+    hash_key: HashKey,
 }
 
 impl FlowTable {
-    /// A table for `capacity` flows (at most 2^31 − 2); session ids are `worker << 48 | n`.
-    pub fn new(capacity: u32, worker: u16, timeouts: Timeouts) -> FlowTable {
+    /// A table for `capacity` flows (at most 2^31 − 2); session ids are `worker << 48 | n`;
+    /// keys hashed with `hash_key` (the appliance draws it at random: `HashKey::random`).
+    pub fn new(capacity: u32, worker: u16, timeouts: Timeouts, hash_key: HashKey) -> FlowTable {
         let cap = capacity.clamp(1, END - 1);
         let empty = Slot {
             flow: Flow::default(),
@@ -276,7 +279,20 @@ impl FlowTable {
             next_seq: 1,
             worker,
             capacity: cap,
+            hash_key,
         }
+    }
+
+    /// The secret this table's keys are hashed with: lookups take `key.hash(table.hash_key())`.
+    #[inline]
+    pub fn hash_key(&self) -> &HashKey {
+        &self.hash_key
+    }
+
+    /// `key`'s hash in this table.
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        key.hash(&self.hash_key)
     }
 
     pub fn len(&self) -> usize {
@@ -479,7 +495,7 @@ impl FlowTable {
         self.wheel.unlink(&mut self.slab, idx);
         let f = self.slab.0[idx as usize].flow;
         let next = self.slab.0[idx as usize].next;
-        let b = self.bucket(f.key.hash());
+        let b = self.bucket(self.hash(&f.key));
         let slots = &mut self.slab.0;
         if slots[b].head == idx {
             slots[b].head = next;
@@ -654,6 +670,11 @@ pub fn tick_of(ms: u64) -> u32 {
 mod tests {
     use super::*;
 
+    /// The tables' hash secret in these tests.
+    fn hk() -> HashKey {
+        HashKey::from_seed(7)
+    }
+
     #[test]
     fn slots_start_on_a_huge_page_and_hold_the_value() {
         for n in [1usize, 1000, 20_000] {
@@ -676,23 +697,26 @@ mod tests {
 
     #[test]
     fn insert_find_remove_and_full() {
-        let mut t = FlowTable::new(3, 1, Timeouts::default());
+        let mut t = FlowTable::new(3, 1, Timeouts::default(), hk());
         let ids: Vec<_> = (0..3)
-            .map(|i| match t.lookup_or_insert(&key(i), key(i).hash(), 0) {
+            .map(|i| match t.lookup_or_insert(&key(i), t.hash(&key(i)), 0) {
                 Insert::Created(x) => x,
                 o => panic!("{o:?}"),
             })
             .collect();
         assert_eq!(
-            t.lookup_or_insert(&key(1), key(1).hash(), 0),
+            t.lookup_or_insert(&key(1), t.hash(&key(1)), 0),
             Insert::Found(ids[1])
         );
-        assert_eq!(t.lookup_or_insert(&key(9), key(9).hash(), 0), Insert::Full);
+        assert_eq!(
+            t.lookup_or_insert(&key(9), t.hash(&key(9)), 0),
+            Insert::Full
+        );
         assert_eq!(t.session_id(ids[0]) >> 48, 1);
         t.remove(ids[1]);
-        assert_eq!(t.lookup(&key(1), key(1).hash()), None);
+        assert_eq!(t.lookup(&key(1), t.hash(&key(1))), None);
         assert!(matches!(
-            t.lookup_or_insert(&key(9), key(9).hash(), 0),
+            t.lookup_or_insert(&key(9), t.hash(&key(9)), 0),
             Insert::Created(_)
         ));
         assert_eq!(t.len(), 3);
@@ -705,13 +729,13 @@ mod tests {
             established: 5.0,
             ..Timeouts::default()
         };
-        let mut t = FlowTable::new(16, 0, to);
-        let Insert::Created(a) = t.lookup_or_insert(&key(1), key(1).hash(), 0) else {
+        let mut t = FlowTable::new(16, 0, to, hk());
+        let Insert::Created(a) = t.lookup_or_insert(&key(1), t.hash(&key(1)), 0) else {
             panic!()
         };
         t.get_mut(a).state = TcpState::SynSent;
         t.touch(a, 0);
-        let Insert::Created(b) = t.lookup_or_insert(&key(2), key(2).hash(), 0) else {
+        let Insert::Created(b) = t.lookup_or_insert(&key(2), t.hash(&key(2)), 0) else {
             panic!()
         };
         t.get_mut(b).state = TcpState::Established;
@@ -738,9 +762,10 @@ mod tests {
                 non_tcp: 1.0,
                 ..Timeouts::default()
             },
+            hk(),
         );
         for i in 0..1000 {
-            let Insert::Created(x) = t.lookup_or_insert(&key(i), key(i).hash(), 0) else {
+            let Insert::Created(x) = t.lookup_or_insert(&key(i), t.hash(&key(i)), 0) else {
                 panic!()
             };
             t.touch(x, 0);
@@ -754,7 +779,7 @@ mod tests {
 
     #[test]
     fn a_slots_links_and_key_share_its_first_cache_line() {
-        let t = FlowTable::new(4, 0, Timeouts::default());
+        let t = FlowTable::new(4, 0, Timeouts::default(), hk());
         let s = &t.slab.0[1];
         let base = s as *const Slot as usize;
         assert_eq!(base % 64, 0);
@@ -768,7 +793,7 @@ mod tests {
     #[test]
     fn table_memory_is_128_bytes_per_session() {
         assert_eq!(std::mem::size_of::<Flow>(), 120);
-        let t = FlowTable::new(100_000, 0, Timeouts::default());
+        let t = FlowTable::new(100_000, 0, Timeouts::default(), hk());
         let wheel = t.wheel.memory_bytes();
         assert_eq!(t.memory_bytes() - wheel, 100_000 * 128);
         let per = t.memory_bytes() as f64 / 100_000.0;
@@ -785,7 +810,7 @@ mod tests {
             non_tcp: 0.5,
             ..Timeouts::default()
         };
-        let mut t = FlowTable::new(cap, 3, to);
+        let mut t = FlowTable::new(cap, 3, to, hk());
         let mut model: HashMap<u16, u32> = HashMap::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut aged = 0;
@@ -797,11 +822,11 @@ mod tests {
             let kk = key(k);
             // The pipeline's prefetch steps read links in whatever state the chains are in
             // (empty buckets, free slots, ends of chains): they must never index out of range.
-            let b = t.prefetch_bucket(kk.hash());
+            let b = t.prefetch_bucket(t.hash(&kk));
             t.prefetch_flow(b);
             t.prefetch_next(b);
             match x >> 60 {
-                0..=9 => match t.lookup_or_insert(&kk, kk.hash(), step * 10) {
+                0..=9 => match t.lookup_or_insert(&kk, t.hash(&kk), step * 10) {
                     Insert::Created(i) => {
                         assert!(model.insert(k, i).is_none(), "created twice: {k}");
                         assert!(model.len() <= cap as usize);
@@ -830,7 +855,7 @@ mod tests {
             assert_eq!(t.len(), model.len());
             if step % 1000 == 0 {
                 for (k, i) in &model {
-                    assert_eq!(t.lookup(&key(*k), key(*k).hash()), Some(*i));
+                    assert_eq!(t.lookup(&key(*k), t.hash(&key(*k))), Some(*i));
                 }
                 let mut live = t.indices();
                 live.sort();
@@ -842,32 +867,32 @@ mod tests {
         assert!(aged > 0, "nothing aged out");
         // Fill up: every slot is reachable again.
         for k in 1000..1000 + cap as u16 {
-            let _ = t.lookup_or_insert(&key(k), key(k).hash(), 0);
+            let _ = t.lookup_or_insert(&key(k), t.hash(&key(k)), 0);
         }
         assert_eq!(t.len(), cap as usize);
         assert_eq!(
-            t.lookup_or_insert(&key(5000), key(5000).hash(), 0),
+            t.lookup_or_insert(&key(5000), t.hash(&key(5000)), 0),
             Insert::Full
         );
         let mut n = 0;
         t.drain(|_, _| n += 1);
         assert_eq!((n, t.len()), (cap as usize, 0));
         assert!(matches!(
-            t.lookup_or_insert(&key(1), key(1).hash(), 0),
+            t.lookup_or_insert(&key(1), t.hash(&key(1)), 0),
             Insert::Created(_)
         ));
     }
 
     #[test]
     fn new_flows_take_their_buckets_own_slot_when_free() {
-        let mut t = FlowTable::new(100_000, 0, Timeouts::default());
+        let mut t = FlowTable::new(100_000, 0, Timeouts::default(), hk());
         let mut home = 0;
         for k in 0..1000 {
             let kk = key(k);
-            let Insert::Created(i) = t.lookup_or_insert(&kk, kk.hash(), 0) else {
+            let Insert::Created(i) = t.lookup_or_insert(&kk, t.hash(&kk), 0) else {
                 panic!()
             };
-            home += usize::from(i as usize == t.bucket(kk.hash()));
+            home += usize::from(i as usize == t.bucket(t.hash(&kk)));
         }
         // Only a bucket collision (about 1000²/2/100000 = 5 expected) sends a flow elsewhere.
         assert!(
@@ -875,16 +900,16 @@ mod tests {
             "{home} of 1000 flows in their own bucket's slot"
         );
         for k in 0..1000 {
-            assert!(t.lookup(&key(k), key(k).hash()).is_some());
+            assert!(t.lookup(&key(k), t.hash(&key(k))).is_some());
         }
     }
 
     #[test]
     fn scan_visits_each_live_flow_once_in_slices() {
-        let mut t = FlowTable::new(1000, 0, Timeouts::default());
+        let mut t = FlowTable::new(1000, 0, Timeouts::default(), hk());
         let mut kept = Vec::new();
         for k in 0..300 {
-            let Insert::Created(i) = t.lookup_or_insert(&key(k), key(k).hash(), 0) else {
+            let Insert::Created(i) = t.lookup_or_insert(&key(k), t.hash(&key(k)), 0) else {
                 panic!()
             };
             if k % 3 == 0 {
@@ -905,11 +930,11 @@ mod tests {
 
     #[test]
     fn session_ids_carry_the_worker() {
-        let mut t = FlowTable::new(4, 7, Timeouts::default());
-        let Insert::Created(a) = t.lookup_or_insert(&key(1), key(1).hash(), 0) else {
+        let mut t = FlowTable::new(4, 7, Timeouts::default(), hk());
+        let Insert::Created(a) = t.lookup_or_insert(&key(1), t.hash(&key(1)), 0) else {
             panic!()
         };
-        let Insert::Created(b) = t.lookup_or_insert(&key(2), key(2).hash(), 0) else {
+        let Insert::Created(b) = t.lookup_or_insert(&key(2), t.hash(&key(2)), 0) else {
             panic!()
         };
         assert_eq!(t.session_id(a), 7 << 48 | 1);

@@ -102,6 +102,7 @@ pub(crate) fn worker_with(
             wall_epoch_ms: 1_700_000_000_000,
             capacity: crate::accumulate::Capacity::new(cfg.accumulation.pool_packets),
             mailbox: Default::default(),
+            hash_key: crate::flow::HashKey::from_seed(3),
         },
         io,
         counters.clone(),
