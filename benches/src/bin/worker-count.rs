@@ -11,7 +11,9 @@
 //! over, each replay of a session's SYN reusing its closed 4-tuple as a new session.
 //! Instruction counts do not depend on what else the machine runs, so they compare two
 //! builds where timings on a shared machine cannot (benches/RESULTS.md). Subtract a run
-//! with POLLS = 0 (the setup) and divide by the frames or sessions printed.
+//! with POLLS = 0 (the setup) and divide by the frames or sessions printed. The printed
+//! `ns_per_frame` times the counted polls alone (setup excluded): on a shared machine, compare
+//! it only between builds run alternately.
 
 use appliance::io::BURST;
 use appliance_benches::{
@@ -52,10 +54,17 @@ fn main() {
     }
     let created = w.counters().base.flows_created.get();
     let mut frames = 0;
+    let t = std::time::Instant::now();
     for _ in 0..polls {
         frames += w.poll(now);
         now += 1;
     }
     let sessions_started = w.counters().base.flows_created.get() - created;
-    println!("polls={polls} frames={frames} sessions_started={sessions_started}");
+    let ns = t.elapsed().as_nanos() as f64;
+    // Wall time of the counted polls alone: a timing on a shared machine, for comparing two
+    // builds run alternately, not a figure to quote on its own.
+    let per_frame = if frames > 0 { ns / frames as f64 } else { 0.0 };
+    println!(
+        "polls={polls} frames={frames} sessions_started={sessions_started} ns_per_frame={per_frame:.1}"
+    );
 }
