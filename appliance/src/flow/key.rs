@@ -20,8 +20,10 @@ impl FlowKey {
     /// The key of an IP packet and whether its source is `a`. None for non-IP and fragments.
     #[inline]
     pub fn from_headers(h: &Headers) -> Option<(FlowKey, bool)> {
-        // The hash is discarded: any key will do.
-        Self::from_headers_hashed(h, &HashKey([0; 6])).map(|(k, src_is_a, _)| (k, src_is_a))
+        let (sp, dp) = ports(h)?;
+        let (s, d) = (u128::from_be_bytes(h.src), u128::from_be_bytes(h.dst));
+        let (src_is_a, a, pa, b, pb) = order(s, d, sp, dp);
+        Some((key_of(a, pa, b, pb, h.vlan_outer, h.l4_proto), src_is_a))
     }
 
     /// The key's 64-bit hash under the secret `k`. Symmetric because the key is canonical.
@@ -38,15 +40,7 @@ impl FlowKey {
     /// `from_headers` and the key's `hash` under `k`.
     #[inline]
     pub fn from_headers_hashed(h: &Headers, k: &HashKey) -> Option<(FlowKey, bool, u64)> {
-        let (sp, dp) = match h.l4 {
-            L4::Tcp(t) => (t.src_port, t.dst_port),
-            L4::Udp { src_port, dst_port } => (src_port, dst_port),
-            L4::Icmp { .. } | L4::Other => (0, 0),
-            L4::Fragment | L4::None => return None,
-        };
-        if !h.is_ip() {
-            return None;
-        }
+        let (sp, dp) = ports(h)?;
         let (s, d) = (u128::from_be_bytes(h.src), u128::from_be_bytes(h.dst));
         Some(Self::from_parts_hashed(
             k,
@@ -73,29 +67,52 @@ impl FlowKey {
         vlan: u16,
         proto: u8,
     ) -> (FlowKey, bool, u64) {
-        // (address, port) order, as integers: a byte-wise array comparison costs a loop.
-        let src_is_a = src < dst || (src == dst && src_port <= dst_port);
-        let (a, pa, b, pb) = if src_is_a {
-            (src, src_port, dst, dst_port)
-        } else {
-            (dst, dst_port, src, src_port)
-        };
+        let (src_is_a, a, pa, b, pb) = order(src, dst, src_port, dst_port);
         let hash = mix(k, a, b, tail(pa, pb, vlan, proto));
-        let key = FlowKey {
-            a: a.to_be_bytes(),
-            b: b.to_be_bytes(),
-            port_a: pa,
-            port_b: pb,
-            vlan,
-            proto,
-            _pad: 0,
-        };
-        (key, src_is_a, hash)
+        (key_of(a, pa, b, pb, vlan, proto), src_is_a, hash)
     }
 
     /// Whether the key is IPv4 (addresses are IPv4-mapped).
     pub fn is_v4(&self) -> bool {
         self.a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+    }
+}
+
+/// The ports of an IP packet's flow (0 for ICMP and other protocols); None for non-IP,
+/// fragments and unparsed layer 4.
+#[inline(always)]
+fn ports(h: &Headers) -> Option<(u16, u16)> {
+    let p = match h.l4 {
+        L4::Tcp(t) => (t.src_port, t.dst_port),
+        L4::Udp { src_port, dst_port } => (src_port, dst_port),
+        L4::Icmp { .. } | L4::Other => (0, 0),
+        L4::Fragment | L4::None => return None,
+    };
+    h.is_ip().then_some(p)
+}
+
+/// Whether the source is the canonical `a` side, and (a, port a, b, port b): the (address,
+/// port) pairs in order, compared as integers (a byte-wise array comparison costs a loop).
+#[inline(always)]
+fn order(src: u128, dst: u128, sp: u16, dp: u16) -> (bool, u128, u16, u128, u16) {
+    let src_is_a = src < dst || (src == dst && sp <= dp);
+    if src_is_a {
+        (true, src, sp, dst, dp)
+    } else {
+        (false, dst, dp, src, sp)
+    }
+}
+
+#[inline(always)]
+fn key_of(a: u128, pa: u16, b: u128, pb: u16, vlan: u16, proto: u8) -> FlowKey {
+    FlowKey {
+        a: a.to_be_bytes(),
+        b: b.to_be_bytes(),
+        port_a: pa,
+        port_b: pb,
+        vlan,
+        proto,
+        _pad: 0,
     }
 }
 
