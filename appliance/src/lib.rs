@@ -1,25 +1,14 @@
-//! The accumulation proxy appliance: a DPDK bump-in-the-wire between a client-side and a
-//! server-side port that fixes TCP MSS on SYN / SYN-ACK and accumulates TLS ClientHellos
-//! within a bounded per-session packet budget. See `../shared/DESIGN.md`.
+//! The appliance's DPDK runtime: EAL and ports ([`port`], the only module that calls DPDK),
+//! the startup order, worker threads, control loop and ordered shutdown ([`runtime`]), the
+//! control socket's backend, metrics listener and advice ([`control`]), and the
+//! failed-session capture writer ([`capture`]). The datapath itself (packet views, flow
+//! table, MSS fixup, accumulation, the worker's poll loop) is `appliance-core`, which builds
+//! without DPDK. The map of the whole tree: `ARCHITECTURE.md` at the repository root.
 
-pub mod accumulate;
 pub mod capture;
-pub mod config;
 pub mod control;
-pub mod flow;
-pub mod fuzzing;
-pub mod gen;
-pub mod io;
-pub mod live;
-pub mod logging;
-pub mod metrics_http;
-pub mod mss;
-pub mod packet;
-pub mod policy;
 pub mod port;
-pub mod record;
 pub mod runtime;
-pub mod stats;
-pub mod telemetry;
-pub mod tls;
-pub mod worker;
+
+// The core's modules under their old paths inside this crate (`crate::worker`, ...).
+use appliance_core::{accumulate, config, counters, flow, io, live, logging, record, worker};

@@ -1,16 +1,18 @@
 //! `appliance run`: start EAL from the config, set up the mbuf pool and both ports, start one
 //! pinned worker per queue, report, and shut down cleanly on SIGINT/SIGTERM.
 
-use crate::capture::{CaptureJob, CaptureWriter};
+use crate::capture::CaptureWriter;
 use crate::config::{Config, PortRef};
 use crate::control::ops::{Ops, PortInfo, State};
 use crate::control::{Server, ServerConfig};
+use crate::counters;
+use crate::counters::WorkerCounters;
 use crate::io::Side;
 use crate::live::{Live, Shared};
 use crate::port::{self, DpdkIo, Eal, Mempool, Port, PortConfig};
 use crate::record::SessionRecord;
-use crate::stats;
-use crate::worker::{Worker, WorkerConfig, WorkerCounters};
+use crate::worker::{Worker, WorkerConfig};
+use appliance_core::capture::CaptureJob;
 use crossbeam::queue::ArrayQueue;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +39,7 @@ pub fn run(
     // Bind the Prometheus listener first: a taken port fails the start before anything runs.
     let metrics_bound = match cfg.metrics.listen {
         Some(addr) => Some(
-            crate::metrics_http::Bound::bind(addr)
+            crate::control::metrics_http::Bound::bind(addr)
                 .map_err(|e| format!("metrics.listen {addr}: {e}"))?,
         ),
         None => None,
@@ -54,7 +56,7 @@ pub fn run(
     let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
     // DPDK's capture server for dpdk-dumpcap; stopped after the workers, before the ports.
     let pdump = if cfg.diag.pdump {
-        let p = crate::telemetry::Pdump::init().map_err(|e| format!("diag.pdump: {e}"))?;
+        let p = crate::port::telemetry::Pdump::init().map_err(|e| format!("diag.pdump: {e}"))?;
         println!(
             "pdump: capture server running (dpdk-dumpcap --file-prefix=<this process's prefix>)"
         );
@@ -291,7 +293,7 @@ pub fn run(
             // A weak reference: a scrape in flight never keeps the state (and its mbuf pool)
             // alive past shutdown.
             let o = Arc::downgrade(&ops);
-            let source: crate::metrics_http::Source = Arc::new(move || {
+            let source: crate::control::metrics_http::Source = Arc::new(move || {
                 let ops = o.upgrade().ok_or("appliance stopping")?;
                 let text = ops
                     .state
@@ -322,7 +324,7 @@ pub fn run(
         println!("control socket {}", s.path().display());
     }
     // DPDK telemetry (`dpdk-telemetry.py`): /appliance/accumulation, /counters, /mss.
-    if let Err(e) = crate::telemetry::register(ops.clone()) {
+    if let Err(e) = crate::port::telemetry::register(ops.clone()) {
         tracing::warn!("telemetry commands not available: {e}");
     }
     let interval = cfg.control.stats_interval_secs;
@@ -351,7 +353,7 @@ pub fn run(
     if let Some(m) = metrics {
         m.stop();
     }
-    crate::telemetry::unregister();
+    crate::port::telemetry::unregister();
 
     tracing::info!("stopping: draining workers");
     worker_stop.store(true, Ordering::SeqCst);
@@ -513,7 +515,7 @@ fn print_stats(tag: &str, ports: &[Port], counters: &[Arc<WorkerCounters>]) {
     }
     out.push_str(&format!(
         "{tag} total: {}\n",
-        fmt_counters(&stats::sum(&snaps))
+        fmt_counters(&counters::sum(&snaps))
     ));
     print!("{out}");
     let _ = std::io::stdout().flush();

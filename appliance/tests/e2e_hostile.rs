@@ -3,10 +3,10 @@
 //! every counter and pool must return to idle once the sessions end.
 
 mod common;
-use appliance::gen::{self, pcap, Direction, GenArgs};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use trafficgen::{self as gen, pcap, Direction, GenArgs};
 
 /// The appliance reading one interleaved capture on its client-side port.
 fn start_on_pcap(dir: &Path, input: &Path, extra: &str) -> (Appliance, PathBuf) {
@@ -142,7 +142,7 @@ fn cut_sessions(sessions: u32, seed: u64) -> Vec<gen::Frame> {
             if done.contains(&s) {
                 return false;
             }
-            let h = appliance::packet::parse(&f.bytes).unwrap();
+            let h = appliance_core::packet::parse(&f.bytes).unwrap();
             if f.direction == Direction::ClientToServer
                 && h.tcp().is_some_and(|t| t.payload_len > 0)
             {
@@ -207,7 +207,7 @@ fn a_full_flow_table_passes_by_rule_and_drains() {
     let syns: Vec<_> = all
         .iter()
         .filter(|f| {
-            let h = appliance::packet::parse(&f.bytes).unwrap();
+            let h = appliance_core::packet::parse(&f.bytes).unwrap();
             h.tcp().is_some_and(|t| t.flags.syn() && !t.flags.ack())
         })
         .collect();

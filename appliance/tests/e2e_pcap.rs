@@ -1,9 +1,9 @@
 //! Frames from pcap files through the running appliance on DPDK's `net_pcap` devices.
 
 mod common;
-use appliance::gen::{self, pcap, Direction, GenArgs};
 use common::*;
 use std::path::Path;
+use trafficgen::{self as gen, pcap, Direction, GenArgs};
 
 /// Start the appliance with each side's RX read from a pcap and TX written to one.
 fn run_pcaps(dir: &Path, c_in: &Path, s_in: &Path, extra: &str) -> Stopped {
@@ -114,7 +114,7 @@ fn mixed_and_malformed_traffic_is_counted_by_reason() {
     // Valid frames come out unchanged and in order (malformed ones are simply missing).
     let valid: Vec<_> = input
         .iter()
-        .filter(|f| appliance::packet::parse(f).is_ok())
+        .filter(|f| appliance_core::packet::parse(f).is_ok())
         .cloned()
         .collect();
     assert_eq!(valid, out_s);

@@ -3,13 +3,13 @@
 //! `dpdk-dumpcap` (a DPDK secondary process: hugepages and shared config) read with tshark.
 
 mod common;
-use appliance::gen::{self, pcap, Direction, GenArgs};
 use common::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use trafficgen::{self as gen, pcap, Direction, GenArgs};
 
 /// Run `dpdk-telemetry.py -f PREFIX` with one command per line; one JSON value per command.
 fn telemetry(prefix: &str, cmds: &[&str]) -> Vec<Value> {

@@ -8,8 +8,8 @@
 //! Back-to-back independent lookups overlap their cache misses (the CPU runs ahead into the
 //! next iteration); `lookup_hit_dependent` chains them to show the latency of one.
 
-use appliance::flow::Insert;
 use appliance_benches as fx;
+use appliance_core::flow::Insert;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::{Duration, Instant};
 

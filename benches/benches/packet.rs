@@ -1,8 +1,8 @@
 //! Header parsing and MSS fixup.
 
-use appliance::mss::{self, MssOutcome, MssPolicy};
-use appliance::packet;
 use appliance_benches as fx;
+use appliance_core::mss::{self, MssOutcome, MssPolicy};
+use appliance_core::packet;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::time::Duration;
 

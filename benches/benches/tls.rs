@@ -1,8 +1,8 @@
 //! ClientHello accumulate-and-parse (deframe every held segment, copy the handshake message
 //! into the scratch buffer, parse it) for hellos of 1, 2, 13 and 18 segments, and JA4.
 
-use appliance::tls::{copy_hello, ja4, parse_client_hello, Deframer, Verdict};
 use appliance_benches as fx;
+use appliance_core::tls::{copy_hello, ja4, parse_client_hello, Deframer, Verdict};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 

@@ -7,8 +7,8 @@
 //! one 60-byte data segment per flow from `appliance gen --established`, replayed in a loop.
 //! `io_only` is the replay device alone (RX then TX of the same buffers): the floor.
 
-use appliance::io::{Frame, PacketIo, Side, BURST};
 use appliance_benches::{established_frames, replay_worker, Replay};
+use appliance_core::io::{Frame, PacketIo, Side, BURST};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {

@@ -3,17 +3,18 @@
 //! keys made from an index, filled flow tables, ClientHellos cut into a chosen number of
 //! segments.
 
-use appliance::config::Config;
-use appliance::flow::{FlowKey, FlowTable, HashKey, Insert, Timeouts};
-use appliance::gen::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption, ACK, PSH, SYN};
-use appliance::gen::hello::{self, HelloSpec};
-use appliance::gen::{paired, GenArgs};
-use appliance::io::{Frame, PacketIo, Side, BURST};
-use appliance::live::{Live, Shared};
-use appliance::worker::{Worker, WorkerConfig, WorkerCounters};
+use appliance_core::config::Config;
+use appliance_core::counters::WorkerCounters;
+use appliance_core::flow::{FlowKey, FlowTable, HashKey, Insert, Timeouts};
+use appliance_core::io::{Frame, PacketIo, Side, BURST};
+use appliance_core::live::{Live, Shared};
+use appliance_core::worker::{Worker, WorkerConfig};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 use std::sync::Arc;
+use trafficgen::frame::{self, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption, ACK, PSH, SYN};
+use trafficgen::hello::{self, HelloSpec};
+use trafficgen::{paired, GenArgs};
 
 /// A multiplier coprime with every table size used here (odd, not a multiple of 5), so
 /// `i -> i * STRIDE mod n` visits all of `0..n` in a cache-unfriendly order.
@@ -354,12 +355,12 @@ pub fn session_rounds(sessions: u32) -> Vec<(Side, Vec<Vec<u8>>)> {
         sessions,
         ..GenArgs::default()
     };
-    let (frames, _) = appliance::gen::build(&args).expect("sessions");
+    let (frames, _) = trafficgen::build(&args).expect("sessions");
     let mut rounds: Vec<(Side, Vec<Vec<u8>>)> = Vec::new();
     for f in frames {
         let side = match f.direction {
-            appliance::gen::Direction::ClientToServer => Side::Client,
-            appliance::gen::Direction::ServerToClient => Side::Server,
+            trafficgen::Direction::ClientToServer => Side::Client,
+            trafficgen::Direction::ServerToClient => Side::Server,
         };
         match rounds.last_mut() {
             Some((s, run)) if *s == side && run.len() < BURST => run.push(f.bytes),
@@ -386,7 +387,7 @@ pub fn replay_worker_on(io: Replay, capacity: u32) -> Worker<Replay> {
             on_table_full: cfg.flow.on_table_full,
             malformed: cfg.flow.malformed,
             wall_epoch_ms: 0,
-            capacity: appliance::accumulate::Capacity::new(cfg.accumulation.pool_packets),
+            capacity: appliance_core::accumulate::Capacity::new(cfg.accumulation.pool_packets),
             mailbox: Default::default(),
             hash_key: hash_key(),
         },
@@ -415,8 +416,8 @@ pub fn established_frames(n: u32) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use appliance::packet;
-    use appliance::tls;
+    use appliance_core::packet;
+    use appliance_core::tls;
 
     #[test]
     fn keys_are_distinct_canonical_and_parse_like_frames() {

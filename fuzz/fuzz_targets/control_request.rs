@@ -1,8 +1,8 @@
-//! The control request parser: see appliance::fuzzing::control_request.
+//! The control request parser: see testkit::control_request.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    appliance::fuzzing::control_request(data);
+    testkit::control_request(data);
 });

@@ -1,8 +1,8 @@
-//! Header views and MSS fixup on arbitrary frames: see appliance::fuzzing::packet_mss.
+//! Header views and MSS fixup on arbitrary frames: see testkit::packet_mss.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    appliance::fuzzing::packet_mss(data);
+    testkit::packet_mss(data);
 });

@@ -1,6 +1,6 @@
 //! `appliance`: the datapath (`run`), config checking, and the traffic generator.
 
-use appliance::config::Config;
+use appliance_core::config::Config;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ enum Cmd {
         eal: Option<String>,
     },
     /// Write a pcap of realistic TLS sessions (and background UDP) for load tests and replay.
-    Gen(Box<appliance::gen::GenArgs>),
+    Gen(Box<trafficgen::GenArgs>),
     /// Parse and validate a configuration file, then exit.
     CheckConfig {
         #[arg(long, short)]
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                     appliance::runtime::run(cfg, Some(config.clone()), eal)
                 })
         }
-        Cmd::Gen(args) => appliance::gen::run(&args).map(|summary| println!("{summary}")),
+        Cmd::Gen(args) => trafficgen::run(&args).map(|summary| println!("{summary}")),
         Cmd::CheckConfig { config } => Config::load(&config)
             .map(|_| println!("{}: ok", config.display()))
             .map_err(|e| e.to_string()),

@@ -2,16 +2,17 @@
 //! thread. Changes are published to the workers as a new configuration snapshot (no restart,
 //! no lock on the datapath) and written back to the config file atomically.
 
-use super::persist::persist;
-use super::request::{MssClamp, OnCapacity, Request};
-use super::server::Backend;
-use crate::accumulate::{Capacity, SEG_BUCKETS, SIZE_BUCKET, SIZE_BUCKETS};
+use crate::accumulate::Capacity;
 use crate::config::{Config, MssInsert};
+use crate::counters::{self, Snapshot};
+use crate::counters::{WorkerCounters, SEG_BUCKETS, SIZE_BUCKET, SIZE_BUCKETS};
 use crate::io::Side;
 use crate::live::{Live, Shared};
 use crate::port::{self, Mempool};
-use crate::stats::{self, Snapshot};
-use crate::worker::{Mailbox, SessionQuery, WorkerCounters};
+use crate::worker::{Mailbox, SessionQuery};
+use appliance_core::control::persist;
+use appliance_core::control::Backend;
+use appliance_core::control::{MssClamp, OnCapacity, Request};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -251,7 +252,7 @@ impl State {
             "memory_per_session_bytes": a.packetlimit as u64 * MBUF_MEMORY,
             "on_limit": a.on_limit.as_str(),
             "on_capacity": a.on_capacity.as_str(),
-            "counters": Value::Object(acc(&stats::sum(&snaps))),
+            "counters": Value::Object(acc(&counters::sum(&snaps))),
             "workers": workers,
         })
     }
@@ -262,7 +263,7 @@ impl State {
             s.iter().map(|(n, v)| (n.clone(), json!(v))).collect()
         };
         json!({
-            "total": Value::Object(to_obj(&stats::sum(&snaps))),
+            "total": Value::Object(to_obj(&counters::sum(&snaps))),
             "workers": snaps.iter().map(|s| Value::Object(to_obj(s))).collect::<Vec<_>>(),
             "mbufs": {
                 "pool": self.pool.size(),
@@ -275,7 +276,7 @@ impl State {
 
     fn show_mss(&self) -> Value {
         let live = self.shared.load();
-        let total = stats::sum(&self.snapshots());
+        let total = counters::sum(&self.snapshots());
         let counters: Map<String, Value> = total
             .iter()
             .filter(|(n, _)| n.starts_with("mss_"))
@@ -484,7 +485,7 @@ impl State {
     /// Counters and gauges in the Prometheus text format: `appliance_` prefix, counters end
     /// in `_total`, units last, dimensions as labels.
     pub fn metrics(&self) -> String {
-        let total = stats::sum(&self.snapshots());
+        let total = counters::sum(&self.snapshots());
         let get = |k: &str| total.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
         let cap = &self.capacity;
         let a = &self.cfg.accumulation;
@@ -713,7 +714,7 @@ impl State {
     pub fn usage_line(&self) -> String {
         let cap = &self.capacity;
         let a = &self.cfg.accumulation;
-        let total = stats::sum(&self.snapshots());
+        let total = counters::sum(&self.snapshots());
         let get = |k: &str| total.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
         format!(
             "usage: accumulating {} sessions (peak {}) of capacity {} = pool {} / packetlimit {}; slots {}/{} ({}%); flows {}; limit resets {}; capacity bypassed {}",

@@ -15,6 +15,8 @@ pub use io::DpdkIo;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 
+pub mod telemetry;
+
 use std::fmt;
 
 /// A DPDK call that failed, with what we were doing and DPDK's own words for the errno.

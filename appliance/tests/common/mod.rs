@@ -409,8 +409,32 @@ pub fn ports_of(out: &Output) -> Vec<u64> {
         .collect()
 }
 
+/// `appliancectl`, a binary of its own crate, built beside `appliance` in the same target
+/// directory (`scripts/test` builds every binary first). When it is missing (a bare
+/// `cargo test -p appliance`), it is built once here.
 pub fn ctl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_appliancectl"))
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let app = PathBuf::from(env!("CARGO_BIN_EXE_appliance"));
+            let ctl = app.with_file_name("appliancectl");
+            if !ctl.exists() {
+                let release = app.parent().is_some_and(|d| d.ends_with("release"));
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut cmd = Command::new(cargo);
+                cmd.args(["build", "-p", "appliancectl"]);
+                if release {
+                    cmd.arg("--release");
+                }
+                let st = cmd.status().expect("cargo build -p appliancectl");
+                assert!(
+                    st.success() && ctl.exists(),
+                    "appliancectl not built at {ctl:?}"
+                );
+            }
+            ctl
+        })
+        .clone()
 }
 
 /// Run `appliancectl --socket SOCK --json ARGS`, returning (exit code, parsed JSON).

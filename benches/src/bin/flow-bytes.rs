@@ -18,7 +18,7 @@ fn main() {
     }
     println!(
         "size_of::<Flow>() = {} bytes",
-        std::mem::size_of::<appliance::flow::Flow>()
+        std::mem::size_of::<appliance_core::flow::Flow>()
     );
     let mut last = 0.0;
     for c in caps {

@@ -15,10 +15,10 @@
 //! `ns_per_frame` times the counted polls alone (setup excluded): on a shared machine, compare
 //! it only between builds run alternately.
 
-use appliance::io::BURST;
 use appliance_benches::{
     established_frames, replay_worker, replay_worker_on, session_rounds, Replay,
 };
+use appliance_core::io::BURST;
 
 fn usage() -> ! {
     eprintln!("usage: worker-count FLOWS POLLS | worker-count sessions N POLLS");

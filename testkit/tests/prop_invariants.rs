@@ -8,17 +8,17 @@
 //!   use, and no buffer is left.
 //!
 //! The accumulator properties run the real worker on an in-memory port layer through
-//! `appliance::fuzzing::run_scenario`, which also asserts the invariants checked after every
+//! `testkit::run_scenario`, which also asserts the invariants checked after every
 //! poll and at shutdown (see its docs). Case counts are kept moderate: the file runs in well
 //! under a minute.
 
-use appliance::config::{OnCapacity, OnLimit};
-use appliance::fuzzing::{self, Knobs, Op, Report, Scenario, SessionSpec};
-use appliance::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
-use appliance::mss::{self, MssOutcome, MssPolicy};
-use appliance::packet::{self, checksum};
+use appliance_core::config::{OnCapacity, OnLimit};
+use appliance_core::mss::{self, MssOutcome, MssPolicy};
+use appliance_core::packet::{self, checksum};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use testkit::{self as fuzzing, Knobs, Op, Report, Scenario, SessionSpec};
+use trafficgen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
 
 // ---- MSS fixup -----------------------------------------------------------------------------
 

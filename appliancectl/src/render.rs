@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use super::request::Request;
+use appliance_core::control::Request;
 
 /// Indentation per nesting level.
 const INDENT: usize = 2;

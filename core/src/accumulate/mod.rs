@@ -19,6 +19,7 @@ pub use summary::{group_name, hello_fields, hello_summary};
 
 use crate::capture::CaptureJob;
 use crate::config::{OnCapacity, OnLimit, PACKETLIMIT_MAX};
+use crate::counters::WorkerCounters;
 use crate::flow::wheel::{HasLinks, Links, Wheel};
 use crate::flow::{flag, tcp::seq_after, tick_of, Dir, EndReason, Flow, FlowTable, TcpState};
 use crate::io::{Frame, PacketIo, Side};
@@ -26,9 +27,7 @@ use crate::live::Live;
 use crate::packet::{self, Headers};
 use crate::policy::Action;
 use crate::record::TlsSummary;
-use crate::stats::Counter;
 use crate::tls::{self, Deframer, Verdict};
-use crate::worker::WorkerCounters;
 use crossbeam::queue::ArrayQueue;
 use hashbrown::{HashMap, HashTable};
 
@@ -97,70 +96,6 @@ impl Capacity {
     /// Sessions that can accumulate at once at a packet limit.
     pub fn sessions_at(&self, packetlimit: u16) -> u32 {
         self.pool_packets / packetlimit.max(1) as u32
-    }
-}
-
-crate::counters! {
-    /// Accumulation counters of one worker.
-    pub struct AccCounters {
-        started,
-        completed,
-        limit_packets,
-        limit_bytes,
-        hold_timeouts,
-        capacity_bypassed,
-        capacity_reset,
-        one_sided,
-        non_tls,
-        parse_errors,
-        released,
-        released_uninspected,
-        reset,
-        acks_sent,
-        retransmits,
-        release_timeouts,
-        duplicates_freed,
-        overlap_mismatch,
-        policy_allowed,
-        policy_denied,
-        alloc_failed,
-        tls_info_dropped,
-        captures,
-        captures_dropped,
-        held_packets,
-        sessions,
-        hello_bytes_max,
-    }
-}
-
-/// Histogram buckets: ClientHello segment counts 0..=64 and one for more.
-pub const SEG_BUCKETS: usize = 66;
-/// Histogram buckets of ClientHello wire size, 512 bytes each, the last one open.
-pub const SIZE_BUCKET: u32 = 512;
-pub const SIZE_BUCKETS: usize = 130;
-
-/// Per-worker histograms for `advise packetlimit`.
-#[derive(Debug)]
-pub struct Histograms {
-    /// Sessions by ClientHello TCP segments (seen, or estimated for over-budget ones).
-    pub segments: [Counter; SEG_BUCKETS],
-    /// Sessions by ClientHello wire bytes (records included).
-    pub sizes: [Counter; SIZE_BUCKETS],
-}
-
-impl Default for Histograms {
-    fn default() -> Self {
-        Histograms {
-            segments: std::array::from_fn(|_| Counter::default()),
-            sizes: std::array::from_fn(|_| Counter::default()),
-        }
-    }
-}
-
-impl Histograms {
-    fn record(&self, segments: u32, wire_bytes: u32) {
-        self.segments[(segments as usize).min(SEG_BUCKETS - 1)].inc();
-        self.sizes[((wire_bytes / SIZE_BUCKET) as usize).min(SIZE_BUCKETS - 1)].inc();
     }
 }
 

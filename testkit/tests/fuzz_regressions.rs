@@ -1,11 +1,11 @@
 //! Replays every input under `tests/data/fuzz-regressions/<target>/` through the entry point
-//! its fuzz target calls (`appliance::fuzzing::<target>`). A crash a fuzzer finds is saved
+//! its fuzz target calls (`testkit::<target>`). A crash a fuzzer finds is saved
 //! there (see `fuzz/README.md`), so it stays fixed.
 //!
 //! `FUZZ_DEBUG=1` prints the decoded accumulator scenarios.
 
-use appliance::fuzzing;
 use std::path::Path;
+use testkit as fuzzing;
 
 fn replay(target: &str, run: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

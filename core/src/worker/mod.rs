@@ -2,9 +2,9 @@
 //! it out of the other side, flush. Generic over `PacketIo` so it runs on DPDK ports in
 //! production and on in-memory fakes in tests.
 
-use crate::accumulate::{AccCounters, Accumulator, Capacity, Histograms};
+use crate::accumulate::{Accumulator, Capacity};
 use crate::config::{MalformedAction, OnTableFull};
-use crate::counters;
+use crate::counters::WorkerCounters;
 use crate::flow::{
     self, flag, Dir, EndReason, Flow, FlowKey, FlowTable, HashKey, Insert, TcpState, Timeouts,
 };
@@ -14,110 +14,10 @@ use crate::mss::{self, MssOutcome};
 use crate::packet::fast::Lite;
 use crate::packet::{self, ParseError, L4};
 use crate::record::SessionRecord;
-use crate::stats::{Counter, Snapshot};
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-counters! {
-    /// Per-worker datapath counters (written by the worker only).
-    pub struct BaseCounters {
-        rx_from_client,
-        rx_from_server,
-        rx_bytes_from_client,
-        rx_bytes_from_server,
-        tx_to_client,
-        tx_to_server,
-        tx_dropped_to_client,
-        tx_dropped_to_server,
-        polls,
-        busy_polls,
-        non_ip,
-        ipv4,
-        ipv6,
-        vlan_tagged,
-        tcp,
-        udp,
-        icmp,
-        other_l4,
-        fragments,
-        malformed_dropped,
-        malformed_passed,
-        multi_segment_passed,
-        flows_created,
-        flows_active,
-        flows_peak,
-        flow_table_full_passed,
-        flow_table_full_dropped,
-        midstream_pickups,
-        rst_without_flow,
-        rst_out_of_window,
-        port_reuse,
-        dropped_after_reset,
-        log_records,
-        log_queue_full,
-    }
-}
-
-impl BaseCounters {
-    /// Count a frame's VLAN tag and network layer (both datapaths count the same way).
-    #[inline(always)]
-    fn count_l3(&self, vlan_count: u8, l3: packet::L3) {
-        if vlan_count > 0 {
-            self.vlan_tagged.inc();
-        }
-        match l3 {
-            packet::L3::NotIp => self.non_ip.inc(),
-            packet::L3::Ipv4 => self.ipv4.inc(),
-            packet::L3::Ipv6 => self.ipv6.inc(),
-        }
-    }
-}
-
-/// All counters of one worker: the fixed ones plus arrays by reason.
-#[derive(Default, Debug)]
-pub struct WorkerCounters {
-    pub base: BaseCounters,
-    /// Malformed frames by parse error.
-    pub malformed: [Counter; ParseError::COUNT],
-    /// Sessions ended, by end reason.
-    pub ended: [Counter; EndReason::ALL.len()],
-    /// MSS fixup outcomes on SYN (from client) and SYN-ACK (from server).
-    pub mss: [[Counter; MssOutcome::COUNT]; 2],
-    /// ClientHello accumulation.
-    pub acc: AccCounters,
-    /// ClientHello segment counts and sizes (for `advise packetlimit`).
-    pub hist: Histograms,
-}
-
-impl WorkerCounters {
-    /// Every counter with a stable name.
-    pub fn snapshot(&self) -> Snapshot {
-        let mut v = self.base.snapshot();
-        for e in ParseError::ALL {
-            v.push((
-                format!("malformed_{}", e.name()),
-                self.malformed[e.index()].get(),
-            ));
-        }
-        for r in EndReason::ALL {
-            v.push((
-                format!("ended_{}", r.name().replace('-', "_")),
-                self.ended[r.index()].get(),
-            ));
-        }
-        for (d, dir) in ["from_client", "from_server"].iter().enumerate() {
-            for (i, name) in MssOutcome::NAMES.iter().enumerate() {
-                v.push((format!("mss_{name}_{dir}"), self.mss[d][i].get()));
-            }
-        }
-        for (n, x) in self.acc.snapshot() {
-            v.push((format!("acc_{n}"), x));
-        }
-        v
-    }
-}
 
 /// How a worker is set up (by the runtime, or by a test).
 pub struct WorkerConfig {
@@ -924,6 +824,18 @@ impl<P: PacketIo> Worker<P> {
 
     pub fn io(&self) -> &P {
         &self.io
+    }
+
+    /// The port layer, writable: tests feed frames to a `VecIo` and take what it sent.
+    pub fn io_mut(&mut self) -> &mut P {
+        &mut self.io
+    }
+
+    /// Turn the established-flow path off or on. Tests and fuzzing run the same traffic both
+    /// ways and require the same results; the appliance always runs with it on.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn set_established_path(&mut self, on: bool) {
+        self.lite = on;
     }
 
     pub fn flows(&self) -> &FlowTable {

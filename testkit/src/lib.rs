@@ -21,25 +21,23 @@
 //!
 //! Nothing here is used by the appliance itself.
 
-use crate::accumulate::Capacity;
-use crate::config::{Config, OnCapacity, OnLimit};
-use crate::control::request::parse_request;
-use crate::flow::EndReason;
-use crate::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
-use crate::gen::hello::{self, HelloSpec};
-use crate::io::{Frame, PacketIo, Side, BURST};
-use crate::live::{Live, Shared};
-use crate::mss::{self, MssOutcome, MssPolicy};
-use crate::packet::{self, checksum, Headers, TcpOptions, L3, L4};
-use crate::record::SessionRecord;
-use crate::tls;
-use crate::worker::{Worker, WorkerConfig, WorkerCounters};
+use appliance_core::accumulate::Capacity;
+use appliance_core::config::{Config, OnCapacity, OnLimit};
+use appliance_core::control::parse_request;
+use appliance_core::counters::WorkerCounters;
+use appliance_core::flow::EndReason;
+use appliance_core::io::{PacketIo, Side};
+use appliance_core::live::{Live, Shared};
+use appliance_core::mss::{self, MssOutcome, MssPolicy};
+use appliance_core::packet::{self, checksum, Headers, TcpOptions, L3, L4};
+use appliance_core::record::SessionRecord;
+use appliance_core::tls;
+use appliance_core::worker::{Worker, WorkerConfig};
 use crossbeam::queue::ArrayQueue;
-use std::cell::Cell;
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::rc::Rc;
 use std::sync::Arc;
+use trafficgen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
+use trafficgen::hello::{self, HelloSpec};
 
 // ---------------------------------------------------------------------------------------------
 // Reading structure out of fuzzer bytes.
@@ -428,7 +426,7 @@ fn check_hello_info(info: &tls::ClientHelloInfo, len: usize) {
     let _ = (tls::ja4_o(info), tls::ja4_r(info), tls::ja4_ro(info));
     // The traffic-log fields of the hello (as the control thread writes them).
     let mut m = serde_json::Map::new();
-    crate::accumulate::hello_fields(info, 1, 1, len as u32, &mut m);
+    appliance_core::accumulate::hello_fields(info, 1, 1, len as u32, &mut m);
     assert!(serde_json::to_string(&m).is_ok());
 }
 
@@ -462,172 +460,7 @@ pub fn check_request_line(line: &str) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The in-memory port layer.
-// ---------------------------------------------------------------------------------------------
-
-/// Data room of a buffer (like a DPDK mbuf's default 2048 bytes).
-pub const ROOM: usize = 2048;
-
-struct Storage {
-    bytes: Vec<u8>,
-    live: Rc<Cell<usize>>,
-}
-
-impl Drop for Storage {
-    fn drop(&mut self) {
-        self.live.set(self.live.get() - 1);
-    }
-}
-
-/// A packet buffer: `share` adds a reference to the same storage (like an mbuf refcount);
-/// the storage is freed, and the live count of its [`VecIo`] lowered, when the last
-/// reference drops. Writing or resizing while shared breaks `Frame::share`'s contract and
-/// panics.
-pub struct VecBuf {
-    store: Rc<Storage>,
-    len: usize,
-    /// Reports itself as chained over several buffers (`VecIo::rx_chained`).
-    chained: bool,
-}
-
-impl Frame for VecBuf {
-    fn data(&self) -> &[u8] {
-        &self.store.bytes[..self.len]
-    }
-    fn data_mut(&mut self) -> &mut [u8] {
-        let len = self.len;
-        &mut Rc::get_mut(&mut self.store)
-            .expect("Frame contract: frame written while shared")
-            .bytes[..len]
-    }
-    fn with_tailroom(&mut self) -> &mut [u8] {
-        &mut Rc::get_mut(&mut self.store)
-            .expect("Frame contract: frame written while shared")
-            .bytes[..]
-    }
-    fn set_len(&mut self, len: usize) -> bool {
-        assert!(
-            Rc::strong_count(&self.store) == 1,
-            "Frame contract: length changed while shared"
-        );
-        if len > self.store.bytes.len() {
-            return false;
-        }
-        self.len = len;
-        true
-    }
-    fn rss_hash(&self) -> Option<u32> {
-        None
-    }
-    fn share(&self) -> Self {
-        VecBuf {
-            store: self.store.clone(),
-            len: self.len,
-            chained: self.chained,
-        }
-    }
-    fn is_contiguous(&self) -> bool {
-        !self.chained
-    }
-}
-
-/// A `Vec`-backed [`PacketIo`]: frames to receive per side, frames sent per side, a count of
-/// live buffers (the leak check), an optional pool size and TX queue size.
-#[derive(Default)]
-pub struct VecIo {
-    /// Frames waiting to be received, per side.
-    pub rx: [VecDeque<Vec<u8>>; 2],
-    /// Frames sent, per side, in order.
-    pub sent: [Vec<Vec<u8>>; 2],
-    pending: [Vec<VecBuf>; 2],
-    live: Rc<Cell<usize>>,
-    /// Most buffers live at once (the mempool size); None: unbounded. RX and `alloc` fail
-    /// beyond it.
-    pub pool: Option<usize>,
-    /// Frames per side a flush sends; the rest are dropped and counted. None: unbounded.
-    pub tx_capacity: Option<usize>,
-    dropped: [u64; 2],
-    /// `alloc` calls refused (pool empty).
-    pub alloc_failed: u64,
-    /// Frames not received because the pool was empty (a NIC's `rx_nombuf`).
-    pub rx_nombuf: u64,
-    /// Received frames report themselves as chained over several buffers (a jumbo frame
-    /// with scattered RX), of which `data()` is the first.
-    pub rx_chained: bool,
-}
-
-impl VecIo {
-    /// Buffers allocated and not yet freed.
-    pub fn live(&self) -> usize {
-        self.live.get()
-    }
-
-    /// A buffer holding `bytes`, as if received (tests); panics when the pool is exhausted.
-    pub fn frame(&mut self, bytes: &[u8]) -> VecBuf {
-        self.buffer(bytes).expect("VecIo pool exhausted")
-    }
-
-    fn buffer(&mut self, bytes: &[u8]) -> Option<VecBuf> {
-        if self.pool.is_some_and(|p| self.live.get() >= p) {
-            return None;
-        }
-        let mut v = vec![0u8; ROOM.max(bytes.len())];
-        v[..bytes.len()].copy_from_slice(bytes);
-        self.live.set(self.live.get() + 1);
-        Some(VecBuf {
-            store: Rc::new(Storage {
-                bytes: v,
-                live: self.live.clone(),
-            }),
-            len: bytes.len(),
-            chained: false,
-        })
-    }
-}
-
-impl PacketIo for VecIo {
-    type Buf = VecBuf;
-    fn rx_burst(&mut self, side: Side, out: &mut Vec<VecBuf>) {
-        out.clear();
-        while out.len() < BURST {
-            let Some(bytes) = self.rx[side.index()].pop_front() else {
-                break;
-            };
-            match self.buffer(&bytes) {
-                Some(mut b) => {
-                    b.chained = self.rx_chained;
-                    out.push(b)
-                }
-                None => self.rx_nombuf += 1,
-            }
-        }
-    }
-    fn tx(&mut self, side: Side, buf: VecBuf) {
-        self.pending[side.index()].push(buf);
-    }
-    fn flush(&mut self) {
-        for s in 0..2 {
-            for (i, b) in std::mem::take(&mut self.pending[s]).into_iter().enumerate() {
-                if self.tx_capacity.is_some_and(|c| i >= c) {
-                    self.dropped[s] += 1;
-                    continue;
-                }
-                self.sent[s].push(b.data().to_vec());
-            }
-        }
-    }
-    fn alloc(&mut self) -> Option<VecBuf> {
-        let b = self.buffer(&[]);
-        if b.is_none() {
-            self.alloc_failed += 1;
-        }
-        b
-    }
-    fn tx_dropped(&self) -> [u64; 2] {
-        self.dropped
-    }
-}
+pub use appliance_core::testing::{VecBuf, VecIo, ROOM};
 
 // ---------------------------------------------------------------------------------------------
 // Target 2: the accumulator, through the worker.
@@ -816,7 +649,7 @@ pub struct Report {
     /// Every frame sent, per side (0: to the client, 1: to the server).
     pub sent: [Vec<Vec<u8>>; 2],
     /// The worker's counters at the end.
-    pub counters: crate::stats::Snapshot,
+    pub counters: appliance_core::counters::Snapshot,
 }
 
 const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
@@ -881,11 +714,9 @@ impl<'s> Harness<'s> {
         let counters = Arc::new(WorkerCounters::default());
         let log = Arc::new(ArrayQueue::new(4096));
         let capacity = Capacity::new(cfg.accumulation.pool_packets);
-        let io = VecIo {
-            pool: k.io_pool,
-            tx_capacity: k.tx_capacity,
-            ..VecIo::default()
-        };
+        let mut io = VecIo::default();
+        io.pool = k.io_pool;
+        io.tx_capacity = k.tx_capacity;
         let mut worker = Worker::new(
             WorkerConfig {
                 id: 1,
@@ -897,14 +728,14 @@ impl<'s> Harness<'s> {
                 capacity: capacity.clone(),
                 mailbox: Default::default(),
                 // Fixed, so that a finding replays (and both paths hash alike).
-                hash_key: crate::flow::HashKey::from_seed(0x5eed),
+                hash_key: appliance_core::flow::HashKey::from_seed(0x5eed),
             },
             io,
             counters.clone(),
             shared.clone(),
             Some((log.clone(), true)),
         );
-        worker.lite = lite;
+        worker.set_established_path(lite);
         let tracks = sc
             .sessions
             .iter()
@@ -1009,7 +840,7 @@ impl<'s> Harness<'s> {
 
     fn push(&mut self, from_client: bool, frame: Vec<u8>, batch: bool) {
         let side = if from_client { 0 } else { 1 };
-        self.worker.io.rx[side].push_back(frame);
+        self.worker.io_mut().rx[side].push_back(frame);
         if !batch {
             self.poll();
         }
@@ -1028,7 +859,7 @@ impl<'s> Harness<'s> {
         let acc = &self.counters.acc;
         let held = acc.held_packets.get();
         self.max_held = self.max_held.max(held);
-        let live = self.worker.io.live() as u64;
+        let live = self.worker.io_mut().live() as u64;
         assert_eq!(
             live, held,
             "buffers alive between polls ({live}) differ from packets held ({held})"
@@ -1124,7 +955,7 @@ impl<'s> Harness<'s> {
         }
         // Deliver anything batched (a burst is at most BURST frames per side), then stop.
         self.poll();
-        while self.worker.io.rx.iter().any(|q| !q.is_empty()) {
+        while self.worker.io_mut().rx.iter().any(|q| !q.is_empty()) {
             self.poll();
         }
         self.early_records = self.records.len();
@@ -1275,7 +1106,7 @@ impl<'s> Harness<'s> {
 
     /// Invariants at the end, after shutdown.
     fn finish(mut self) -> Report {
-        let io = &self.worker.io;
+        let io = self.worker.io();
         assert_eq!(io.live(), 0, "buffers leaked after shutdown");
         assert_eq!(self.capacity.slots_in_use(), 0, "capacity slots leaked");
         assert_eq!(
@@ -1463,7 +1294,7 @@ impl<'s> Harness<'s> {
             }
         }
         report.records = std::mem::take(&mut self.records);
-        report.sent = std::mem::take(&mut self.worker.io.sent);
+        report.sent = std::mem::take(&mut self.worker.io_mut().sent);
         report
     }
 }

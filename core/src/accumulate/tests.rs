@@ -1,14 +1,14 @@
 //! Accumulator tests through the worker on the in-memory fake: synthetic segment sequences.
 
-use crate::fuzzing::VecIo;
-use crate::gen::frame as gf;
-use crate::gen::hello::{build as build_hello, HelloSpec};
 use crate::packet;
 use crate::record::SessionRecord;
+use crate::testing::VecIo;
 use crate::worker::tests::{seg, worker_with};
 use crate::worker::Worker;
 use crossbeam::queue::ArrayQueue;
 use std::sync::Arc;
+use trafficgen::frame as gf;
+use trafficgen::hello::{build as build_hello, HelloSpec};
 
 const ISN_C: u32 = 1000;
 const ISN_S: u32 = 5000;

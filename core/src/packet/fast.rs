@@ -250,8 +250,8 @@ mod tests {
     /// ClientHellos, data, FIN, RST, background UDP) and established segments, IPv4 and
     /// IPv6, with and without a VLAN tag and timestamps.
     fn frames() -> &'static [Vec<u8>] {
-        use crate::gen::{build, paired, GenArgs};
         use fixtures::*;
+        use trafficgen::{build, paired, GenArgs};
         static FRAMES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
         FRAMES.get_or_init(|| {
             let mut out: Vec<Vec<u8>> = [

@@ -1,11 +1,11 @@
 //! Bugs found by the fuzz targets and property tests (issue 7), as small scenarios through
-//! the real worker (`appliance::fuzzing::run_scenario`, which also checks the general
+//! the real worker (`testkit::run_scenario`, which also checks the general
 //! invariants: no leak, slots conserved, server bytes = client bytes). Each test states the
 //! expected behaviour; it failed when written, and stays as the regression test of its fix.
 //! (Finding 1 was fixed by 006c6b2, "Accumulate a session once", while these were written.)
 
-use appliance::config::OnCapacity;
-use appliance::fuzzing::{client_hello, run_scenario, Knobs, Op, Report, Scenario, SessionSpec};
+use appliance_core::config::OnCapacity;
+use testkit::{client_hello, run_scenario, Knobs, Op, Report, Scenario, SessionSpec};
 
 const PSH: u8 = 0x08;
 
@@ -234,7 +234,7 @@ fn many_duplicate_acks_of_released_data_do_not_overflow() {
 /// Expected: quote the word like the other errors.
 #[test]
 fn out_of_range_errors_quote_the_number() {
-    use appliance::control::request::parse_request;
+    use appliance_core::control::parse_request;
     for line in [
         format!("set packetlimit {}", "9".repeat(3000)),
         format!("set mss clamp 1{}", "0".repeat(3000)),

@@ -179,6 +179,9 @@ pub struct Server {
     /// (device, inode) of the socket file we created.
     socket_id: (u64, u64),
     state: Mutex<State>,
+    /// Held for a whole [`Server::poll_once`], so two pollers never interleave; `state` is
+    /// released while `poll(2)` waits, so [`Server::stats`] on another thread is not starved.
+    polling: Mutex<()>,
 }
 
 struct State {
@@ -257,6 +260,7 @@ impl Server {
             config,
             own_euid,
             socket_id: (meta.dev(), meta.ino()),
+            polling: Mutex::new(()),
             state: Mutex::new(State {
                 clients: Vec::new(),
                 stats: ServerStats::default(),
@@ -297,8 +301,9 @@ impl Server {
     /// send pending output and drop idle or finished clients. Returns the number of
     /// requests passed to the backend in this round.
     pub fn poll_once(&self, backend: &dyn Backend, timeout_ms: i32) -> io::Result<usize> {
-        let mut st = self.lock();
-        let st = &mut *st;
+        let _polling = self.polling.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let now = Instant::now();
 
         let accepting = st.accept_paused_until.map_or(true, |t| now >= t);
@@ -333,9 +338,14 @@ impl Server {
         // Buffered complete lines are answered without waiting.
         let timeout = if ready_now { 0 } else { timeout_ms.max(-1) };
         let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+        // The clients cannot change while `state` is released: only a poller changes them,
+        // and `polling` admits one at a time.
+        drop(guard);
         // SAFETY: `fds` is a valid, initialised array of `nfds` pollfd structures that
         // stays alive and unaliased for the duration of the call.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout) };
+        let mut guard = self.lock();
+        let st = &mut *guard;
         if rc < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {

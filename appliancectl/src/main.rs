@@ -8,6 +8,8 @@
 //! goes to stderr); 2 usage error (nothing was sent); 3 the appliance could not be reached
 //! or did not answer properly.
 
+mod render;
+
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -17,11 +19,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use appliance::control::render::sanitize;
-use appliance::control::{
-    parse_request, render_human, COMMANDS_HELP, DEFAULT_SOCKET, MAX_REQUEST, SOCKET_ENV,
+use appliance_core::control::{
+    parse_request, COMMANDS_HELP, DEFAULT_SOCKET, MAX_REQUEST, SOCKET_ENV,
 };
 use clap::{CommandFactory, Parser};
+use render::{render_human, sanitize};
 use serde_json::Value;
 
 /// The command succeeded.
@@ -354,7 +356,7 @@ fn connect(socket: &Path, timeout: Duration) -> Result<UnixStream, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use appliance::control::{Request, Server, ServerConfig};
+    use appliance_core::control::{Request, Server, ServerConfig};
     use serde_json::json;
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::config::Config;
-use crate::fuzzing::VecIo;
-use crate::gen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
 use crate::packet::checksum;
+use crate::testing::VecIo;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use trafficgen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
 
 pub(crate) const C: [u8; 6] = [2, 0, 0, 0, 0, 1];
 pub(crate) const S: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -483,7 +483,7 @@ fn a_burst_of_dependent_frames_matches_frame_by_frame() {
 /// with data segments in between.
 #[test]
 fn the_established_flow_path_matches_the_general_path() {
-    use crate::gen::{build, paired, Direction, GenArgs};
+    use trafficgen::{build, paired, Direction, GenArgs};
     let mut traffic: Vec<(bool, Vec<u8>)> = Vec::new();
     let mut mid_frames = 0;
     for (i, (ipv6, vlan, timestamps, no_server_mss)) in [

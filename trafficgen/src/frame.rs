@@ -5,7 +5,7 @@
 //! frames are the reference the datapath is checked against, so sharing its code would
 //! share its bugs.
 
-use crate::packet::checksum;
+use appliance_core::packet::checksum;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

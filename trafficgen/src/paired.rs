@@ -440,7 +440,7 @@ pub fn run_established(args: &GenArgs, server_out: Option<&Path>) -> Result<GenS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gen::{build, pcap, Frame};
+    use crate::{build, pcap, Frame};
     use std::collections::HashMap;
 
     fn args(sessions: u32) -> GenArgs {
@@ -567,11 +567,11 @@ mod tests {
         let f = filler_frame(Direction::ClientToServer, None);
         assert_eq!(f.len(), 60);
         assert_eq!(&f[12..14], &FILLER_ETHERTYPE.to_be_bytes());
-        let p = crate::packet::parse(&f).unwrap();
-        assert_eq!(p.l3, crate::packet::L3::NotIp);
+        let p = appliance_core::packet::parse(&f).unwrap();
+        assert_eq!(p.l3, appliance_core::packet::L3::NotIp);
         let v = filler_frame(Direction::ServerToClient, Some(300));
         assert_eq!(v.len(), 64);
-        let p = crate::packet::parse(&v).unwrap();
+        let p = appliance_core::packet::parse(&v).unwrap();
         assert_eq!(
             (p.vlan_count, p.vlan_outer, p.ethertype),
             (1, 300, FILLER_ETHERTYPE)
@@ -590,11 +590,11 @@ mod tests {
                 let mut k = [None, None];
                 for (j, f) in pair.iter().enumerate() {
                     assert_eq!(f.len(), len);
-                    let h = crate::packet::parse(f).unwrap();
+                    let h = appliance_core::packet::parse(f).unwrap();
                     let t = h.tcp().unwrap();
                     assert_eq!(usize::from(t.payload_len), ESTABLISHED_PAYLOAD.len());
                     assert!(!t.flags.syn());
-                    k[j] = crate::flow::FlowKey::from_headers(&h);
+                    k[j] = appliance_core::flow::FlowKey::from_headers(&h);
                 }
                 let (ka, a_is_src) = k[0].unwrap();
                 let (kb, b_is_src) = k[1].unwrap();
@@ -620,7 +620,7 @@ mod tests {
         a.out = c.clone();
         a.server_out = Some(s.clone());
         a.lockstep = Some(32);
-        let sum = crate::gen::run(&a).unwrap();
+        let sum = crate::run(&a).unwrap();
         let (fc, fs) = (pcap::read_file(&c).unwrap(), pcap::read_file(&s).unwrap());
         assert_eq!(fc.records.len(), fs.records.len());
         assert_eq!(fc.records.len() as u64, sum.client_frames);
@@ -632,7 +632,7 @@ mod tests {
         assert!(sum.to_string().contains("lockstep:"));
         // Split only: the plain timeline, by direction.
         a.lockstep = None;
-        let sum = crate::gen::run(&a).unwrap();
+        let sum = crate::run(&a).unwrap();
         let (frames, _) = build(&a).unwrap();
         let fc = pcap::read_file(&c).unwrap();
         let want: Vec<_> = frames
@@ -645,27 +645,27 @@ mod tests {
         // Established, one file and two.
         a.established = true;
         a.server_out = None;
-        let sum = crate::gen::run(&a).unwrap();
+        let sum = crate::run(&a).unwrap();
         assert_eq!((sum.frames, sum.client_frames), (50, 50));
         assert!(sum.to_string().contains("50 established flows"));
         a.server_out = Some(s.clone());
-        let sum = crate::gen::run(&a).unwrap();
+        let sum = crate::run(&a).unwrap();
         assert_eq!((sum.client_frames, sum.server_frames), (50, 50));
         assert_eq!(pcap::read_file(&s).unwrap().records.len(), 50);
         // Bad combinations from code, and failures leave no files.
         a.lockstep = Some(32);
-        assert!(crate::gen::run(&a).is_err());
+        assert!(crate::run(&a).is_err());
         a.established = false;
         a.server_out = None;
-        assert!(crate::gen::run(&a).is_err());
+        assert!(crate::run(&a).is_err());
         let _ = std::fs::remove_file(&c);
         a.server_out = Some(s.clone());
         a.hello_size = Some(10);
-        assert!(crate::gen::run(&a).is_err());
+        assert!(crate::run(&a).is_err());
         assert!(!c.exists() && !s.exists());
         a.hello_size = None;
         a.udp_ratio = 0.1;
-        assert!(crate::gen::run(&a).is_err());
+        assert!(crate::run(&a).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
