@@ -353,7 +353,7 @@ fn insert(buf: &mut [u8], frame_len: usize, hdr: &mut Headers, value: u16) -> Ms
 mod tests {
     use super::*;
     use crate::packet::fixtures::*;
-    use crate::packet::{checksum, parse, TcpFlags};
+    use crate::packet::{parse, TcpFlags};
     use proptest::prelude::*;
 
     /// Independent checksum for the tests: byte by byte, position-aware, folded at the end.
@@ -435,10 +435,10 @@ mod tests {
         assert!(naive_checksums_ok(frame), "checksums of {frame:02x?}");
         let fresh = parse(frame).unwrap();
         assert_eq!(&fresh, hdr);
-        assert!(checksum::verify_tcp_checksum(frame, &fresh));
-        assert!(checksum::verify_ip_header(frame, &fresh));
+        assert!(crate::packet::verify_tcp_checksum(frame, &fresh));
+        assert!(crate::packet::verify_ip_header(frame, &fresh));
         let stored = read_u16(frame, usize::from(fresh.l4_offset) + tcp::CHECKSUM_OFFSET);
-        assert_eq!(checksum::tcp_checksum(frame, &fresh), Some(stored));
+        assert_eq!(crate::packet::tcp_checksum(frame, &fresh), Some(stored));
     }
 
     const CLAMP_1400: MssPolicy = MssPolicy {
@@ -988,7 +988,7 @@ mod tests {
             let fresh = parse(&got).unwrap();
             prop_assert_eq!(fresh, hdr);
             let stored = read_u16(&got, usize::from(fresh.l4_offset) + tcp::CHECKSUM_OFFSET);
-            prop_assert_eq!(checksum::tcp_checksum(&got, &fresh), Some(stored));
+            prop_assert_eq!(crate::packet::tcp_checksum(&got, &fresh), Some(stored));
             if let Some(c) = clamp {
                 for o in &got_opts {
                     if let TcpOption::MaxSegmentSize(v) = o {

@@ -141,7 +141,7 @@ pub fn repair_checksums(frame: &mut [u8]) {
         let c = checksum::ipv4_header_checksum(&frame[l3..l4]);
         frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
     }
-    if let Some(c) = checksum::tcp_checksum(frame, &h) {
+    if let Some(c) = packet::tcp_checksum(frame, &h) {
         let at = usize::from(h.l4_offset) + 16;
         frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
@@ -175,8 +175,8 @@ pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bo
         assert!(out.frame_len <= buf.len(), "fixup grew past the buffer");
         return;
     }
-    let tcp_ok = checksum::verify_tcp_checksum(frame, &h);
-    let ip_ok = checksum::verify_ip_header(frame, &h);
+    let tcp_ok = packet::verify_tcp_checksum(frame, &h);
+    let ip_ok = packet::verify_ip_header(frame, &h);
     let out = mss::fixup(&mut buf, frame.len(), &mut hdr, policy);
     assert!(out.frame_len <= buf.len(), "fixup grew past the buffer");
     let new = &buf[..out.frame_len];
@@ -211,14 +211,14 @@ pub fn check_frame(frame: &[u8], policy: &MssPolicy, tailroom: usize, tamper: bo
     );
     if tcp_ok {
         assert!(
-            checksum::verify_tcp_checksum(new, &fresh),
+            packet::verify_tcp_checksum(new, &fresh),
             "{:?} broke the TCP checksum",
             out.outcome
         );
     }
     if ip_ok {
         assert!(
-            checksum::verify_ip_header(new, &fresh),
+            packet::verify_ip_header(new, &fresh),
             "{:?} broke the IPv4 header checksum",
             out.outcome
         );
@@ -295,8 +295,8 @@ fn check_headers(frame: &[u8], h: &Headers) {
         // The two checksum helpers agree on frames the parser accepts.
         if h.l4_proto == packet::ip_proto::TCP {
             let stored = u16::from_be_bytes([frame[l4 + 16], frame[l4 + 17]]);
-            if let Some(c) = checksum::tcp_checksum(frame, h) {
-                if checksum::verify_tcp_checksum(frame, h) {
+            if let Some(c) = packet::tcp_checksum(frame, h) {
+                if packet::verify_tcp_checksum(frame, h) {
                     // 0 and 0xffff are the same one's-complement value.
                     assert!(c == stored || (c | stored) == 0xffff && (c & stored) == 0);
                 } else {
@@ -1210,11 +1210,11 @@ impl<'s> Harness<'s> {
                     continue;
                 }
                 assert!(
-                    checksum::verify_tcp_checksum(f, &h),
+                    packet::verify_tcp_checksum(f, &h),
                     "sent a bad TCP checksum"
                 );
                 assert!(
-                    checksum::verify_ip_header(f, &h),
+                    packet::verify_ip_header(f, &h),
                     "sent a bad IPv4 header checksum"
                 );
                 if t.flags.syn() {

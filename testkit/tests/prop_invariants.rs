@@ -14,7 +14,7 @@
 
 use appliance_core::config::{OnCapacity, OnLimit};
 use appliance_core::mss::{self, MssOutcome, MssPolicy};
-use appliance_core::packet::{self, checksum};
+use appliance_core::packet;
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use testkit::{self as fuzzing, Knobs, Op, Report, Scenario, SessionSpec};
@@ -137,7 +137,7 @@ proptest! {
     ) {
         let frame = build_syn(&spec);
         let h = packet::parse(&frame).unwrap();
-        prop_assert!(checksum::verify_tcp_checksum(&frame, &h));
+        prop_assert!(packet::verify_tcp_checksum(&frame, &h));
         let mss_before = fuzzing::mss_values(&frame, &h);
 
         // The shared checker: parse consistency, checksums, clamp, headers after fixup.
@@ -150,8 +150,8 @@ proptest! {
         let out = mss::fixup(&mut buf, frame.len(), &mut hdr, &policy);
         let new = &buf[..out.frame_len];
         let fresh = packet::parse(new).unwrap();
-        prop_assert!(checksum::verify_tcp_checksum(new, &fresh), "{:?}", out.outcome);
-        prop_assert!(checksum::verify_ip_header(new, &fresh));
+        prop_assert!(packet::verify_tcp_checksum(new, &fresh), "{:?}", out.outcome);
+        prop_assert!(packet::verify_ip_header(new, &fresh));
         let clamp = if spec.v6 { policy.clamp_v6 } else { policy.clamp_v4 };
         let after = fuzzing::mss_values(new, &fresh);
         if let Some(c) = clamp {

@@ -140,8 +140,8 @@ mod tests {
             assert_eq!((t.seq, t.ack, t.window), (5000, 1005, 501));
             assert_eq!(t.timestamps.map(|x| (x.val, x.ecr)), Some((7, 9)));
             assert_eq!(&out[0..6], &tpl[6..12], "dst MAC is the client's");
-            assert!(checksum::verify_tcp_checksum(&out[..n], &a));
-            assert!(checksum::verify_ip_header(&out[..n], &a));
+            assert!(packet::verify_tcp_checksum(&out[..n], &a));
+            assert!(packet::verify_ip_header(&out[..n], &a));
 
             let n = build(
                 &mut out,
@@ -160,7 +160,7 @@ mod tests {
             let r = packet::parse(&out[..n]).unwrap();
             assert!(r.tcp().unwrap().flags.rst());
             assert_eq!((r.src, r.dst), (h.src, h.dst));
-            assert!(checksum::verify_tcp_checksum(&out[..n], &r));
+            assert!(packet::verify_tcp_checksum(&out[..n], &r));
         }
     }
 

@@ -88,7 +88,7 @@ impl T {
             .map(|f| {
                 let h = packet::parse(f).unwrap();
                 assert!(
-                    packet::checksum::verify_tcp_checksum(f, &h),
+                    packet::verify_tcp_checksum(f, &h),
                     "bad checksum on crafted segment"
                 );
                 let t = h.tcp().unwrap();
@@ -418,7 +418,7 @@ fn capacity_exhausted_bypasses_or_resets() {
         f[l4..l4 + 2].copy_from_slice(&sp.to_be_bytes());
         f[l4 + 2..l4 + 4].copy_from_slice(&dp.to_be_bytes());
         let hh = packet::parse(&f).unwrap();
-        let c = packet::checksum::tcp_checksum(&f, &hh).unwrap();
+        let c = packet::tcp_checksum(&f, &hh).unwrap();
         f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
         t.w.io.rx[if client { 0 } else { 1 }].push_back(f);
         t.w.poll(t.now);

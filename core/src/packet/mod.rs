@@ -22,6 +22,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod parse;
 pub mod tcp;
+mod verify;
 pub mod vlan;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use ipv4::Packet as Ipv4Packet;
 pub use ipv6::Packet as Ipv6Packet;
 pub use parse::{parse, parse_into, Headers, MssOption, TcpInfo, Timestamps, L3, L4};
 pub use tcp::{Packet as TcpPacket, TcpFlags, TcpOption, TcpOptions};
+pub use verify::{pseudo_header, tcp_checksum, verify_ip_header, verify_tcp_checksum};
 pub use vlan::Tag as VlanTag;
 
 /// IP protocol / IPv6 next-header numbers the parser knows about.

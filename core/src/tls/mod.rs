@@ -28,7 +28,9 @@ pub use hello::{
 };
 pub use ja4::{ja4, ja4_o, ja4_r, ja4_ro, Ja4};
 
-/// Entry points for fuzzers: the whole pipeline on arbitrary input.
+/// Entry points for fuzzers: the whole pipeline on arbitrary input (tests and the `testing`
+/// feature only).
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing {
     use super::{copy_hello, framing, ja4, ja4_r, parse_client_hello, Deframer, Verdict};
 

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::config::Config;
-use crate::packet::checksum;
 use crate::testing::VecIo;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use trafficgen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
@@ -235,10 +234,10 @@ fn inserts_missing_mss_on_syn_ack_with_valid_checksums() {
         let t = h.tcp().unwrap();
         assert_eq!(t.mss.map(|m| m.value), Some(1460), "v6={v6}");
         assert!(
-            checksum::verify_tcp_checksum(synack, &h),
+            packet::verify_tcp_checksum(synack, &h),
             "TCP checksum v6={v6}"
         );
-        assert!(checksum::verify_ip_header(synack, &h), "IP header v6={v6}");
+        assert!(packet::verify_ip_header(synack, &h), "IP header v6={v6}");
         // Independent check: the kernel-style full sum over the segment must be 0xffff.
         assert_eq!(independent_tcp_sum(synack, &h), 0xffff, "v6={v6}");
         assert_eq!(c.mss[1][MssOutcome::Inserted { value: 0 }.index()].get(), 1);
@@ -381,7 +380,7 @@ fn shutdown_ends_open_sessions_once() {
         };
         f.1[l4..l4 + 2].copy_from_slice(&nsp.to_be_bytes());
         f.1[l4 + 2..l4 + 4].copy_from_slice(&ndp.to_be_bytes());
-        let cs = checksum::tcp_checksum(&f.1, &packet::parse(&f.1).unwrap()).unwrap();
+        let cs = packet::tcp_checksum(&f.1, &packet::parse(&f.1).unwrap()).unwrap();
         let off = l4 + 16;
         f.1[off..off + 2].copy_from_slice(&cs.to_be_bytes());
     }
