@@ -69,8 +69,6 @@ pub const MIN_CLIENT_HELLO_LEN: u32 = 41;
 /// Why a stream that started like TLS is not a well-formed ClientHello flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Malformed {
-    /// A handshake record with length 0 (forbidden by RFC 8446 §5.1).
-    ZeroLengthRecord,
     /// A record longer than [`MAX_RECORD_LEN`].
     RecordTooLong,
     /// A record after the first one is not a handshake record (e.g. an alert or a
@@ -90,7 +88,6 @@ impl Malformed {
     /// Stable short name, for counters and logs.
     pub const fn name(self) -> &'static str {
         match self {
-            Malformed::ZeroLengthRecord => "zero-length-record",
             Malformed::RecordTooLong => "record-too-long",
             Malformed::UnexpectedContentType => "unexpected-content-type",
             Malformed::BadRecordVersion => "bad-record-version",
@@ -337,8 +334,15 @@ impl Deframer {
                 }
                 let len = u16::from_be_bytes([buf[3], buf[4]]);
                 if len == 0 {
+                    // An empty handshake record carries nothing. OpenSSL skips such records
+                    // before and between the hello's records (tested against `s_server`),
+                    // so refusing them would let a client hide its hello behind one.
+                    self.records = self.records.saturating_add(1);
                     return (
-                        State::Finished(Verdict::Malformed(Malformed::ZeroLengthRecord)),
+                        State::RecordHeader {
+                            buf: [0; RECORD_HEADER_LEN],
+                            have: 0,
+                        },
                         rest,
                     );
                 }
@@ -757,21 +761,26 @@ mod tests {
         assert_eq!(whole(&[0xff]), Verdict::Sslv2);
     }
 
+    /// Empty handshake records are skipped, before the hello and between its records, as
+    /// OpenSSL skips them: the hello after them is deframed and copied like any other.
     #[test]
-    fn zero_length_records() {
-        assert_eq!(
-            whole(&[22, 3, 1, 0, 0]),
-            Verdict::Malformed(Malformed::ZeroLengthRecord)
-        );
-        // A zero-length record later on.
+    fn zero_length_records_are_skipped() {
+        assert_eq!(whole(&[22, 3, 1, 0, 0]), Verdict::NeedMore);
         let f = &fixtures()[0];
-        let mut s = reframe_records(&f.message[..10], &[]);
+        let mut s = vec![22, 3, 1, 0, 0, 22, 3, 3, 0, 0];
+        s.extend_from_slice(&reframe_records(&f.message[..10], &[]));
         s.extend_from_slice(&[22, 3, 3, 0, 0]);
-        assert_eq!(whole(&s), Verdict::Malformed(Malformed::ZeroLengthRecord));
-        assert_eq!(
-            bytewise(&s),
-            Verdict::Malformed(Malformed::ZeroLengthRecord)
-        );
+        s.extend_from_slice(&reframe_records(&f.message[10..], &[]));
+        assert!(matches!(whole(&s), Verdict::Complete(_)), "{:?}", whole(&s));
+        assert!(matches!(bytewise(&s), Verdict::Complete(_)));
+        let mut out = vec![0u8; f.message.len() + 16];
+        let n = copy_hello([&s[..]], &mut out).unwrap();
+        assert_eq!(&out[..n], &f.message[..]);
+        // A non-handshake record type is still refused, empty or not.
+        assert!(matches!(
+            whole(&[21, 3, 1, 0, 0]),
+            Verdict::NotTls | Verdict::Malformed(_)
+        ));
     }
 
     #[test]
@@ -919,7 +928,7 @@ mod tests {
         );
         assert_eq!(
             copy_hello([&[22u8, 3, 1, 0, 0][..]], &mut out),
-            Err(CopyError::Malformed(Malformed::ZeroLengthRecord))
+            Err(CopyError::Incomplete)
         );
         assert_eq!(
             copy_hello([&f.stream[..]], &mut []),

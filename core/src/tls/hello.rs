@@ -43,6 +43,23 @@ pub mod ext {
     pub const KEY_SHARE: u16 = 51;
     /// encrypted_client_hello (draft-ietf-tls-esni, final code point).
     pub const ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
+
+    /// The types whose contents this parser reads. A ClientHello with two of one of these is
+    /// refused: which copy a server would use is not ours to guess (OpenSSL, BoringSSL and
+    /// rustls all refuse it too). Two of a type we do not read change nothing we judge, and
+    /// OpenSSL accepts duplicates of types it does not know, so they are accepted here.
+    pub const INTERPRETED: [u16; 10] = [
+        SERVER_NAME,
+        SUPPORTED_GROUPS,
+        SIGNATURE_ALGORITHMS,
+        ALPN,
+        PADDING,
+        SESSION_TICKET,
+        PRE_SHARED_KEY,
+        SUPPORTED_VERSIONS,
+        KEY_SHARE,
+        ENCRYPTED_CLIENT_HELLO,
+    ];
 }
 
 /// Named groups (IANA "TLS Supported Groups") that carry a post-quantum key share.
@@ -303,8 +320,9 @@ pub fn parse_client_hello_into(msg: &[u8], info: &mut ClientHelloInfo) -> Result
     }
     info.alpn.truncate(info.alpn_used);
 
-    // Duplicates: sorted on the stack (a ClientHello has a few dozen extensions at most; a
-    // longer list, which only a hostile client sends, takes a heap copy).
+    // Duplicates of a type we read (see `ext::INTERPRETED`): sorted on the stack (a
+    // ClientHello has a few dozen extensions at most; a longer list, which only a hostile
+    // client sends, takes a heap copy).
     let mut stack = [0u16; 64];
     let mut heap = Vec::new();
     let sorted = match stack.get_mut(..info.extensions.len()) {
@@ -316,7 +334,10 @@ pub fn parse_client_hello_into(msg: &[u8], info: &mut ClientHelloInfo) -> Result
     };
     sorted.copy_from_slice(&info.extensions);
     sorted.sort_unstable();
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
+    if sorted
+        .windows(2)
+        .any(|w| w[0] == w[1] && ext::INTERPRETED.contains(&w[0]))
+    {
         return Err(HelloError::DuplicateExtension);
     }
 
@@ -767,6 +788,34 @@ mod tests {
             parse_client_hello(&msg),
             Err(HelloError::DuplicateExtension)
         );
+        // Every type the parser reads is refused twice (some already for an empty body).
+        for ty in ext::INTERPRETED {
+            let msg = HelloBuilder::default()
+                .ext(ty, vec![])
+                .ext(ty, vec![])
+                .build();
+            assert!(parse_client_hello(&msg).is_err(), "type {ty}");
+        }
+        let msg = HelloBuilder::default()
+            .ext(ext::PADDING, vec![0; 4])
+            .ext(ext::PADDING, vec![0; 4])
+            .build();
+        assert_eq!(
+            parse_client_hello(&msg),
+            Err(HelloError::DuplicateExtension)
+        );
+        // An unknown type (and a GREASE one) twice is accepted, as OpenSSL accepts it, and the
+        // server name is still read (a parser differential otherwise: issue 20, attack 5).
+        let msg = HelloBuilder::default()
+            .ext(0x7a7a, vec![])
+            .ext(0, sni_body(b"x.blocked.test"))
+            .ext(0xff99, vec![1])
+            .ext(0xff99, vec![2, 3])
+            .ext(0x7a7a, vec![])
+            .build();
+        let info = parse_client_hello(&msg).expect("duplicate unknown types accepted");
+        assert_eq!(info.sni.as_deref(), Some("x.blocked.test"));
+        assert_eq!(info.extensions, vec![0x7a7a, 0, 0xff99, 0xff99, 0x7a7a]);
     }
 
     #[test]
