@@ -17,6 +17,7 @@ Install DPDK 22.11 and its development files, then rebuild:
 fn main() {
     println!("cargo:rerun-if-changed=src/bindings.h");
     println!("cargo:rerun-if-changed=src/shim.c");
+    println!("cargo:rerun-if-changed=src/shim.h");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
     let dpdk = match pkg_config::Config::new()

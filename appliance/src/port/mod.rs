@@ -1,7 +1,11 @@
 //! The safe layer over `dpdk-sys`: EAL, mbuf pools, owned mbufs, ethdev ports with N queues,
-//! and the worker-facing `PacketIo` implementation with buffered TX.
+//! the worker-facing `PacketIo` implementation with buffered TX, thread registration and the
+//! TSC, DPDK's constants the rest of the appliance needs ([`MBUF_DATA_ROOM`]), and DPDK's
+//! operator tools (telemetry commands and the capture server, [`telemetry`]).
 //!
-//! This is the only place in the appliance (besides `bindings/`) that calls DPDK.
+//! This is the only place in the appliance (besides `bindings/`) that calls DPDK or names
+//! `dpdk_sys`: everything else goes through the safe types and constants here. It does not
+//! decide the startup order or own threads; `runtime` does.
 
 mod eal;
 mod ethdev;
@@ -18,6 +22,11 @@ pub use mempool::Mempool;
 pub mod telemetry;
 
 use std::fmt;
+
+/// Data room of each mbuf: DPDK's default (2048 bytes + headroom) holds a 1518-byte frame
+/// plus the 4 bytes an MSS insertion adds.
+pub const MBUF_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+const _: () = assert!(dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE <= u16::MAX as u32);
 
 /// A DPDK call that failed, with what we were doing and DPDK's own words for the errno.
 #[derive(Debug, Clone)]
