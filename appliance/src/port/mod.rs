@@ -17,6 +17,9 @@ pub use mempool::Mempool;
 
 pub mod telemetry;
 
+/// The data room of each mbuf of the packet pool (DPDK's default buffer size).
+pub const MBUF_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+
 use std::fmt;
 
 /// A DPDK call that failed, with what we were doing and DPDK's own words for the errno.
