@@ -1,29 +1,29 @@
 //! The control operations behind the socket: one function per request, run on the control
 //! thread. Changes are published to the workers as a new configuration snapshot (no restart,
 //! no lock on the datapath) and written back to the config file atomically.
+//!
+//! Owns: `State`, the `Backend` for the socket, and each request's action. The arithmetic of
+//! advice and capacity is `advise`, the Prometheus text `metrics`, the `show sessions` round
+//! trip `sessions`: this file only calls them. Must not name DPDK (ports are `crate::port`).
 
+use super::{advise, metrics, sessions};
 use crate::accumulate::Capacity;
 use crate::config::{Config, MssInsert};
-use crate::counters::{self, Snapshot};
-use crate::counters::{WorkerCounters, SEG_BUCKETS, SIZE_BUCKET, SIZE_BUCKETS};
+use crate::counters::{self, Snapshot, WorkerCounters};
 use crate::io::Side;
 use crate::live::{Live, Shared};
 use crate::port::{self, Mempool};
-use crate::worker::{Mailbox, SessionQuery};
+use crate::worker::Mailbox;
+use advise::{memory_bytes, pct};
 use appliance_core::control::persist;
 use appliance_core::control::Backend;
-use appliance_core::control::{MssClamp, OnCapacity, Request};
+use appliance_core::control::{MssClamp, Request};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Memory one held packet costs: the mbuf's data room plus its 128-byte header and the
-/// mempool's per-object header.
-pub const MBUF_MEMORY: u64 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u64 + 128 + 64;
-
-/// The field document's rule: one packet per 590 bytes (a 536-byte MSS segment on the wire).
-pub const RULE_BYTES_PER_PACKET: u32 = 590;
+pub use advise::{MBUF_MEMORY, RULE_BYTES_PER_PACKET};
 
 /// A port as the control thread reports it.
 #[derive(Clone, Debug)]
@@ -78,7 +78,9 @@ impl State {
             Request::ShowPorts => Ok(self.show_ports()),
             Request::ShowConfig => serde_json::to_value(&self.cfg).map_err(|e| e.to_string()),
             Request::ShowMetrics => Ok(json!({ "metrics": self.metrics() })),
-            Request::ShowSessions { sni, limit } => self.show_sessions(sni, limit),
+            Request::ShowSessions { sni, limit } => {
+                Ok(sessions::show_sessions(&self.mailboxes, sni, limit))
+            }
             Request::SetPacketLimit(n) => self.set_packetlimit(n as u16),
             Request::SetMaxBytes(n) => {
                 let old = self.cfg.accumulation.max_bytes;
@@ -184,7 +186,7 @@ impl State {
             .map_or(1500, |p| p.mtu)
     }
 
-    fn snapshots(&self) -> Vec<Snapshot> {
+    pub(super) fn snapshots(&self) -> Vec<Snapshot> {
         self.counters.iter().map(|c| c.snapshot()).collect()
     }
 
@@ -205,16 +207,11 @@ impl State {
             "applies_to": "sessions that start accumulating from now on",
         });
         // Both warnings when both apply: not saved to the file, and below the peak.
-        let mut warn: Vec<String> = warning.into_iter().collect();
-        if after < peak {
-            warn.push(format!(
-                "new capacity {after} sessions is below the peak of {peak} accumulating sessions: expect {} at busy times",
-                match self.cfg.accumulation.on_capacity {
-                    OnCapacity::Bypass => "uninspected sessions (on-capacity bypass)",
-                    OnCapacity::Reset => "resets (on-capacity reset)",
-                }
-            ));
-        }
+        let on_capacity = self.cfg.accumulation.on_capacity;
+        let warn: Vec<String> = warning
+            .into_iter()
+            .chain(advise::below_peak_warning(after, peak, on_capacity))
+            .collect();
         Ok(with_warning(v, (!warn.is_empty()).then(|| warn.join("; "))))
     }
 
@@ -248,8 +245,8 @@ impl State {
             "slots_in_use": cap.slots_in_use(),
             "peak_slots": cap.peak_slots(),
             "usage_percent": pct(cap.slots_in_use() as u64, cap.pool_packets as u64),
-            "memory_bytes": cap.pool_packets as u64 * MBUF_MEMORY,
-            "memory_per_session_bytes": a.packetlimit as u64 * MBUF_MEMORY,
+            "memory_bytes": memory_bytes(cap.pool_packets as u64),
+            "memory_per_session_bytes": memory_bytes(a.packetlimit as u64),
             "on_limit": a.on_limit.as_str(),
             "on_capacity": a.on_capacity.as_str(),
             "counters": Value::Object(acc(&counters::sum(&snaps))),
@@ -316,398 +313,18 @@ impl State {
         json!({ "ports": ports })
     }
 
-    fn show_sessions(&self, sni: Option<String>, limit: u32) -> Result<Value, String> {
-        static NEXT_QUERY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let q = SessionQuery {
-            id: NEXT_QUERY.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            sni: sni.map(|s| s.to_ascii_lowercase()),
-            limit: limit as usize,
-        };
-        let mut asked = Vec::new();
-        let mut missing = Vec::new();
-        for (i, m) in self.mailboxes.iter().enumerate() {
-            while m.replies.pop().is_some() {} // stale answers of a timed-out request
-            if m.queries.push(q.clone()).is_ok() {
-                asked.push(i);
-            } else {
-                missing.push(i); // still busy with earlier queries
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut sessions = Vec::new();
-        for i in asked {
-            let reply = loop {
-                // A late answer to an earlier, timed-out query is dropped.
-                match self.mailboxes[i].replies.pop() {
-                    Some((id, r)) if id == q.id => break Some(r),
-                    Some(_) => continue,
-                    None => {}
-                }
-                if Instant::now() > deadline {
-                    break None;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            };
-            match reply {
-                Some(r) => sessions.extend(r),
-                None => missing.push(i),
-            }
-        }
-        sessions.truncate(limit as usize);
-        let mut v = json!({ "count": sessions.len(), "sessions": sessions });
-        if !missing.is_empty() {
-            v["warning"] = json!(format!("workers {missing:?} did not answer in time"));
-        }
-        Ok(v)
-    }
-
-    fn merged_histograms(&self) -> (Vec<u64>, Vec<u64>, u64) {
-        let mut seg = vec![0u64; SEG_BUCKETS];
-        let mut size = vec![0u64; SIZE_BUCKETS];
-        let mut max = 0;
-        for c in &self.counters {
-            for (i, x) in c.hist.segments.iter().enumerate() {
-                seg[i] += x.get();
-            }
-            for (i, x) in c.hist.sizes.iter().enumerate() {
-                size[i] += x.get();
-            }
-            max = max.max(c.acc.hello_bytes_max.get());
-        }
-        (seg, size, max)
-    }
-
     fn advise(&self, p: f64) -> Value {
-        let (seg, size, max) = self.merged_histograms();
-        let n: u64 = seg.iter().sum();
-        let cap = &self.capacity;
-        let current = self.cfg.accumulation.packetlimit;
-        if n == 0 {
-            return json!({
-                "client_hellos_seen": 0,
-                "current_packetlimit": current,
-                "warning": "no ClientHello seen yet: no advice",
-            });
-        }
-        let need = (p / 100.0 * n as f64).ceil() as u64;
-        let mut cum = 0;
-        let mut recommended = None;
-        for (i, c) in seg.iter().enumerate() {
-            cum += c;
-            if cum >= need {
-                recommended = Some(i.max(1));
-                break;
-            }
-        }
-        let over = seg[SEG_BUCKETS - 1];
-        let rec = recommended.unwrap_or(SEG_BUCKETS - 1);
-        let rec_v = if rec >= SEG_BUCKETS - 1 {
-            json!(null)
-        } else {
-            json!(rec)
-        };
-        let covered_at = |l: usize| -> f64 {
-            let c: u64 = seg[..=l.min(SEG_BUCKETS - 1)].iter().sum();
-            pct(c, n)
-        };
-        let rule = max.div_ceil(RULE_BYTES_PER_PACKET as u64).max(1);
-        let dist: Vec<Value> = seg
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| {
-                let label = if i == SEG_BUCKETS - 1 {
-                    "more".to_string()
-                } else {
-                    i.to_string()
-                };
-                json!({"segments": label, "sessions": c})
-            })
-            .collect();
-        let sizes: Vec<Value> = size
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| {
-                let lo = i as u32 * SIZE_BUCKET;
-                let label = if i == SIZE_BUCKETS - 1 {
-                    format!("{lo}+")
-                } else {
-                    format!("{lo}-{}", lo + SIZE_BUCKET - 1)
-                };
-                json!({"bytes": label, "sessions": c})
-            })
-            .collect();
-        let mut v = json!({
-            "client_hellos_seen": n,
-            "target_percentile": p,
-            "recommended_packetlimit": rec_v,
-            "recommended_covers_percent": covered_at(rec),
-            "recommended_capacity_sessions": cap.sessions_at(rec.min(64) as u16),
-            "largest_client_hello_bytes": max,
-            "rule_590_packetlimit": rule,
-            "rule_590_capacity_sessions": cap.sessions_at(rule.min(64) as u16),
-            "current_packetlimit": current,
-            "current_covers_percent": covered_at(current as usize),
-            "current_capacity_sessions": cap.sessions_at(current),
-            "segments_histogram": dist,
-            "size_histogram": sizes,
-        });
-        if (rule as usize) < rec {
-            v["note"] = json!(format!(
-                "the <size>/590 rule gives {rule}, fewer than the {rec} segments seen: a 590-byte frame carries 536 bytes of ClientHello (524 with TCP timestamps), so use the observed limit"
-            ));
-        }
-        if over > 0 || rec >= SEG_BUCKETS - 1 {
-            v["warning"] = json!(format!(
-                "{over} ClientHello(s) needed more than 64 packets: no packet limit covers them; insert the missing MSS instead (set mss insert-missing 1460)"
-            ));
-        }
-        v
+        let h = advise::Histograms::merged(&self.counters);
+        advise::advice(&h, p, self.cfg.accumulation.packetlimit, &self.capacity)
     }
 
     fn what_if(&self, n: u16) -> Value {
-        let cap = &self.capacity;
-        let cur = self.cfg.accumulation.packetlimit;
-        json!({
-            "packetlimit": n,
-            "capacity_sessions": cap.sessions_at(n),
-            "current_packetlimit": cur,
-            "current_capacity_sessions": cap.sessions_at(cur),
-            "peak_sessions": cap.peak_sessions(),
-            "active_sessions": cap.active_sessions(),
-            "memory_bytes": cap.pool_packets as u64 * MBUF_MEMORY,
-            "memory_per_session_bytes": n as u64 * MBUF_MEMORY,
-            "fits_peak": cap.sessions_at(n) >= cap.peak_sessions(),
-        })
+        advise::what_if(&self.capacity, self.cfg.accumulation.packetlimit, n)
     }
 
-    /// Counters and gauges in the Prometheus text format: `appliance_` prefix, counters end
-    /// in `_total`, units last, dimensions as labels.
+    /// Counters and gauges in the Prometheus text format (`metrics`).
     pub fn metrics(&self) -> String {
-        let total = counters::sum(&self.snapshots());
-        let get = |k: &str| total.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
-        let cap = &self.capacity;
-        let a = &self.cfg.accumulation;
-        let mut m = Metrics::default();
-        m.gauge(
-            "accumulation_packetlimit",
-            "Held segments allowed per session.",
-            &[],
-            a.packetlimit as u64,
-        );
-        m.gauge(
-            "accumulation_pool_packets",
-            "Hold slots shared by all workers.",
-            &[],
-            cap.pool_packets as u64,
-        );
-        m.gauge(
-            "accumulation_capacity_sessions",
-            "Sessions that can accumulate at once (pool / packetlimit).",
-            &[],
-            cap.sessions_at(a.packetlimit) as u64,
-        );
-        m.gauge(
-            "accumulation_active_sessions",
-            "Sessions accumulating now.",
-            &[],
-            cap.active_sessions() as u64,
-        );
-        m.gauge(
-            "accumulation_peak_sessions",
-            "Most sessions accumulating at once since start.",
-            &[],
-            cap.peak_sessions() as u64,
-        );
-        m.gauge(
-            "accumulation_slots_in_use",
-            "Hold slots reserved now.",
-            &[],
-            cap.slots_in_use() as u64,
-        );
-        m.gauge(
-            "accumulation_held_packets",
-            "Packets held now.",
-            &[],
-            get("acc_held_packets"),
-        );
-        m.gauge(
-            "accumulation_client_hello_max_bytes",
-            "Largest ClientHello seen (wire bytes).",
-            &[],
-            get("acc_hello_bytes_max"),
-        );
-        m.gauge(
-            "flows_active",
-            "Sessions in the flow tables.",
-            &[],
-            get("flows_active"),
-        );
-        m.gauge(
-            "mbufs_in_use",
-            "Packet buffers out of the pool.",
-            &[],
-            self.pool.in_use() as u64,
-        );
-        m.gauge(
-            "mbufs_pool",
-            "Packet buffers in the pool.",
-            &[],
-            self.pool.size() as u64,
-        );
-        m.gauge(
-            "uptime_seconds",
-            "Seconds since the appliance started.",
-            &[],
-            self.started.elapsed().as_secs(),
-        );
-        for side in ["client", "server"] {
-            let l = [("side", side)];
-            m.counter(
-                "rx_packets_total",
-                "Frames received, by port side.",
-                &l,
-                get(&format!("rx_from_{side}")),
-            );
-            m.counter(
-                "rx_bytes_total",
-                "Bytes received, by port side.",
-                &l,
-                get(&format!("rx_bytes_from_{side}")),
-            );
-            m.counter(
-                "tx_packets_total",
-                "Frames sent, by port side.",
-                &l,
-                get(&format!("tx_to_{side}")),
-            );
-            m.counter(
-                "tx_dropped_packets_total",
-                "Frames a full TX queue refused, by port side.",
-                &l,
-                get(&format!("tx_dropped_to_{side}")),
-            );
-        }
-        for p in &self.ports {
-            let st = port::port_stats(p.id);
-            let id = p.id.to_string();
-            let l = [("port", id.as_str()), ("side", p.side.name())];
-            m.counter(
-                "port_rx_missed_packets_total",
-                "Frames the NIC dropped for lack of RX descriptors.",
-                &l,
-                st.rx_missed,
-            );
-            m.counter(
-                "port_rx_errors_total",
-                "Erroneous frames received by the NIC.",
-                &l,
-                st.rx_errors,
-            );
-            m.counter(
-                "port_tx_errors_total",
-                "Frames the NIC failed to send.",
-                &l,
-                st.tx_errors,
-            );
-            m.counter(
-                "port_rx_nombuf_total",
-                "RX mbuf allocation failures.",
-                &l,
-                st.rx_nombuf,
-            );
-        }
-        for class in [
-            "non_ip",
-            "ipv4",
-            "ipv6",
-            "vlan_tagged",
-            "tcp",
-            "udp",
-            "icmp",
-            "other_l4",
-            "fragments",
-        ] {
-            m.counter(
-                "packets_total",
-                "Frames by what they carry.",
-                &[("class", class)],
-                get(class),
-            );
-        }
-        for (n, v) in &total {
-            if let Some(r) = n.strip_prefix("malformed_") {
-                match r {
-                    "dropped" | "passed" => m.counter(
-                        "malformed_handled_total",
-                        "Malformed frames by action.",
-                        &[("action", r)],
-                        *v,
-                    ),
-                    _ => m.counter(
-                        "malformed_packets_total",
-                        "Malformed frames by reason.",
-                        &[("reason", r)],
-                        *v,
-                    ),
-                }
-            } else if let Some(r) = n.strip_prefix("ended_") {
-                m.counter(
-                    "sessions_ended_total",
-                    "Sessions ended, by reason.",
-                    &[("reason", &r.replace('_', "-"))],
-                    *v,
-                );
-            } else if let Some(rest) = n.strip_prefix("mss_") {
-                if let Some((outcome, from)) = rest.rsplit_once("_from_") {
-                    m.counter(
-                        "mss_syn_total",
-                        "SYN and SYN-ACK MSS outcomes, by sender.",
-                        &[("outcome", outcome), ("from", from)],
-                        *v,
-                    );
-                }
-            } else if let Some(r) = n.strip_prefix("acc_") {
-                if !matches!(r, "held_packets" | "sessions" | "hello_bytes_max") {
-                    m.counter(
-                        &format!("accumulation_{r}_total"),
-                        "ClientHello accumulation events.",
-                        &[],
-                        *v,
-                    );
-                }
-            }
-        }
-        m.counter(
-            "flows_created_total",
-            "Sessions created in the flow tables.",
-            &[],
-            get("flows_created"),
-        );
-        for (action, k) in [
-            ("pass", "flow_table_full_passed"),
-            ("drop", "flow_table_full_dropped"),
-        ] {
-            m.counter(
-                "flow_table_full_total",
-                "Packets of new sessions that found the flow table full.",
-                &[("action", action)],
-                get(k),
-            );
-        }
-        for k in [
-            "midstream_pickups",
-            "rst_without_flow",
-            "rst_out_of_window",
-            "port_reuse",
-            "dropped_after_reset",
-            "log_records",
-            "log_queue_full",
-        ] {
-            m.counter(&format!("{k}_total"), "Datapath events.", &[], get(k));
-        }
-        m.text
+        metrics::render(self)
     }
 
     /// One line of usage against capacity (logged every stats interval).
@@ -715,7 +332,7 @@ impl State {
         let cap = &self.capacity;
         let a = &self.cfg.accumulation;
         let total = counters::sum(&self.snapshots());
-        let get = |k: &str| total.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
+        let get = |k: &str| metrics::get(&total, k);
         format!(
             "usage: accumulating {} sessions (peak {}) of capacity {} = pool {} / packetlimit {}; slots {}/{} ({}%); flows {}; limit resets {}; capacity bypassed {}",
             cap.active_sessions(),
@@ -733,56 +350,12 @@ impl State {
     }
 }
 
-/// Prometheus text exposition, one `# HELP`/`# TYPE` per family.
-#[derive(Default)]
-struct Metrics {
-    text: String,
-    seen: std::collections::HashSet<String>,
-}
-
-impl Metrics {
-    fn family(&mut self, name: &str, help: &str, kind: &str) {
-        if self.seen.insert(name.to_string()) {
-            self.text.push_str(&format!(
-                "# HELP appliance_{name} {help}\n# TYPE appliance_{name} {kind}\n"
-            ));
-        }
-    }
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
-        let l: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect();
-        let l = if l.is_empty() {
-            String::new()
-        } else {
-            format!("{{{}}}", l.join(","))
-        };
-        self.text.push_str(&format!("appliance_{name}{l} {v}\n"));
-    }
-    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: u64) {
-        self.family(name, help, "gauge");
-        self.sample(name, labels, v);
-    }
-    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: u64) {
-        self.family(name, help, "counter");
-        self.sample(name, labels, v);
-    }
-}
-
+/// `v` with a `warning` when there is one.
 fn with_warning(mut v: Value, w: Option<String>) -> Value {
     if let Some(w) = w {
         v["warning"] = json!(w);
     }
     v
-}
-
-fn pct(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        (a as f64 * 1000.0 / b as f64).round() / 10.0
-    }
 }
 
 fn clamp_value(c: MssClamp) -> Value {

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::config::Config;
+use crate::mss::MssOutcome;
+use crate::packet::{self, ParseError};
 use crate::testing::VecIo;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use trafficgen::frame::{self as gf, Ethernet, Ip, Ipv4, Ipv6, Tcp, TcpOption};
