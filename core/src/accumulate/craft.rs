@@ -2,7 +2,13 @@
 //! when it ends a session. Built from the Ethernet/VLAN and IP headers of a packet of the same
 //! session (so VLAN tags, MACs and the IP version match), without payload, with a NOP NOP
 //! timestamps option when the session uses timestamps.
+//!
+//! Owns the bytes of a crafted segment and its emission (a buffer from the port's pool, sent
+//! on one side). It decides nothing about when or why a segment is sent (`hold` sends the
+//! ACKs, `release` the RSTs).
 
+use crate::counters::WorkerCounters;
+use crate::io::{Frame, PacketIo, Side};
 use crate::packet::{checksum, Headers, L3};
 
 /// A bare TCP segment to craft.
@@ -105,6 +111,29 @@ pub fn build(out: &mut [u8], tpl: &[u8], h: &Headers, s: &Segment) -> Option<usi
     let off = l3 + ip_len + 16;
     out[off..off + 2].copy_from_slice(&c.to_be_bytes());
     Some(total)
+}
+
+/// Build a segment from a template and send it on `side`; counts allocation failures.
+/// Returns whether it was sent.
+pub fn emit_segment<P: PacketIo>(
+    io: &mut P,
+    side: Side,
+    tpl: &[u8],
+    h: &Headers,
+    seg: &Segment,
+    counters: &WorkerCounters,
+) -> bool {
+    let Some(mut b) = io.alloc() else {
+        counters.acc.alloc_failed.inc();
+        return false;
+    };
+    match build(b.with_tailroom(), tpl, h, seg) {
+        Some(n) if b.set_len(n) => {
+            io.tx(side, b);
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

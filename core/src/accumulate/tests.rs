@@ -566,3 +566,48 @@ fn an_unparsable_hello_is_released_with_the_reason() {
     let diag = r["diag"].as_str().unwrap_or_default().to_string();
     assert!(diag.starts_with("ClientHello: "), "{r}");
 }
+
+/// `wants` says exactly what the worker's own conditions say today: `process_lite` forwards
+/// without the accumulator when it is false, and `process_tcp` calls `on_client` (client data)
+/// or `on_server` (server segments of a session) only when it is true.
+#[test]
+fn wants_matches_the_workers_conditions() {
+    use crate::flow::{flag, Dir, Flow};
+    let mut t = T::new("");
+    let acc = t.w.acc_mut();
+    for flags in [
+        0,
+        flag::ACC_DONE,
+        flag::ACCUMULATING,
+        flag::ACC_DONE | flag::ACCUMULATING,
+    ] {
+        let mut f = Flow::default();
+        f.flags = flags;
+        for dir in [Dir::FromClient, Dir::FromServer] {
+            for len in [0u16, 1, 1460] {
+                let lite_skips = !f.has(flag::ACCUMULATING)
+                    && (f.has(flag::ACC_DONE) || dir == Dir::FromServer || len == 0);
+                assert_eq!(
+                    acc.wants(&f, dir, len),
+                    !lite_skips,
+                    "{flags:#x} {dir:?} {len}"
+                );
+                let tcp_calls = match dir {
+                    Dir::FromClient => {
+                        len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::ACC_DONE))
+                    }
+                    Dir::FromServer => f.has(flag::ACCUMULATING),
+                };
+                // A client segment without payload of a session: `on_client` forwards it.
+                let client_ack = dir == Dir::FromClient && len == 0;
+                if !client_ack {
+                    assert_eq!(
+                        acc.wants(&f, dir, len),
+                        tcp_calls,
+                        "{flags:#x} {dir:?} {len}"
+                    );
+                }
+            }
+        }
+    }
+}
