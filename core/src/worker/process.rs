@@ -138,10 +138,7 @@ impl<P: PacketIo> Worker<P> {
                 let dir = f.dir_of(src_is_a);
                 // Not held: the accumulator is done with the session, or does not hold
                 // this segment (from the server, or no payload).
-                if f.state == TcpState::Established
-                    && !f.has(flag::ACCUMULATING)
-                    && (f.has(flag::ACC_DONE) || dir == Dir::FromServer || l.payload_len == 0)
-                {
+                if f.state == TcpState::Established && !self.acc.wants(f, dir, l.payload_len) {
                     let ts_val = l.ts.map(|(val, _)| val);
                     let wire_len = buf.data().len();
                     let end = flow::tcp::seq_end(l.seq, l.payload_len, l.flags);
@@ -255,25 +252,25 @@ impl<P: PacketIo> Worker<P> {
             self.counters.base.rst_out_of_window.inc();
         }
         self.flows.touch(idx, now_ms);
-        let f = self.flows.get(idx);
+        if !self.acc.wants(self.flows.get(idx), dir, t.payload_len) {
+            return self.forward(from, buf);
+        }
         if dir == Dir::FromClient {
-            if t.payload_len > 0 && (f.has(flag::ACCUMULATING) || !f.has(flag::ACC_DONE)) {
-                match self.acc.on_client(
-                    &mut self.io,
-                    &self.live,
-                    &mut self.flows,
-                    idx,
-                    from,
-                    h,
-                    buf,
-                    client_next,
-                    now_ms,
-                ) {
-                    Some(b) => return self.forward(from, b),
-                    None => return,
-                }
+            match self.acc.on_client(
+                &mut self.io,
+                &self.live,
+                &mut self.flows,
+                idx,
+                from,
+                h,
+                buf,
+                client_next,
+                now_ms,
+            ) {
+                Some(b) => return self.forward(from, b),
+                None => return,
             }
-        } else if f.has(flag::ACCUMULATING) {
+        } else {
             self.acc
                 .on_server(&mut self.io, &self.live, &mut self.flows, idx, h, now_ms);
         }
