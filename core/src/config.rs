@@ -114,6 +114,30 @@ pub enum OnLimit {
     Release,
 }
 
+/// A ClientHello the parser cannot read (bad framing or a message it refuses), `[accumulation]
+/// on_unparsable`. Unset: `reset` when the policy can deny (a deny rule, or `default =
+/// "deny"`), else `release`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnparsable {
+    /// RST both ways, end reason `unparsable` (fail closed: what cannot be judged does not
+    /// reach the server).
+    Reset,
+    /// Forward it uninspected (fail open: a hello a server accepts but this parser does not
+    /// would bypass the policy). The default of the default policy (allow, no rules).
+    #[default]
+    Release,
+}
+
+impl OnUnparsable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnUnparsable::Reset => "reset",
+            OnUnparsable::Release => "release",
+        }
+    }
+}
+
 /// No free accumulation capacity when a session starts.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +196,9 @@ pub struct AccumulationConfig {
     pub on_limit: OnLimit,
     #[serde(default)]
     pub on_capacity: OnCapacity,
+    /// Unset: derived from the policy ([`Config::on_unparsable`]).
+    #[serde(default)]
+    pub on_unparsable: Option<OnUnparsable>,
     /// Hold slots shared by all workers; sessions at once = pool_packets / packetlimit.
     #[serde(default = "default_pool_packets")]
     pub pool_packets: u32,
@@ -195,6 +222,7 @@ impl Default for AccumulationConfig {
             max_bytes: default_max_bytes(),
             on_limit: OnLimit::default(),
             on_capacity: OnCapacity::default(),
+            on_unparsable: None,
             pool_packets: default_pool_packets(),
             hold_timeout_secs: default_hold_timeout(),
             retransmit_timeout_ms: default_rto_ms(),
@@ -245,6 +273,20 @@ pub enum MalformedAction {
     Pass,
 }
 
+/// What to do with IP fragments of TCP (`[flow] fragments`). The appliance does not
+/// reassemble: a ClientHello in fragments would reach the server uninspected, and a later
+/// fragment carries no port to tell an accumulated session from another.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Fragments {
+    /// Drop TCP fragments while accumulation is on (fail closed). TCP sets Don't Fragment,
+    /// so honest traffic is not fragmented; other protocols' fragments pass.
+    #[default]
+    Drop,
+    /// Forward them uninspected (fail open: a ClientHello in fragments is not judged).
+    Pass,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowConfig {
@@ -256,6 +298,8 @@ pub struct FlowConfig {
     #[serde(default)]
     pub malformed: MalformedAction,
     #[serde(default)]
+    pub fragments: Fragments,
+    #[serde(default)]
     pub timeouts: crate::flow::Timeouts,
 }
 
@@ -265,6 +309,7 @@ impl Default for FlowConfig {
             capacity: default_flow_capacity(),
             on_table_full: OnTableFull::default(),
             malformed: MalformedAction::default(),
+            fragments: Fragments::default(),
             timeouts: Default::default(),
         }
     }
@@ -534,6 +579,20 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// What an unparsable ClientHello gets: the setting, or when unset `reset` if the policy
+    /// can deny anything and `release` otherwise (nothing to enforce, so nothing to protect).
+    pub fn on_unparsable(&self) -> OnUnparsable {
+        use crate::policy::Action;
+        self.accumulation.on_unparsable.unwrap_or({
+            let p = &self.policy;
+            if p.default == Action::Deny || p.rules.iter().any(|r| r.action == Action::Deny) {
+                OnUnparsable::Reset
+            } else {
+                OnUnparsable::Release
+            }
+        })
+    }
+
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)

@@ -5,6 +5,7 @@
 //! another (control), without locks.
 
 use crate::flow::EndReason;
+use crate::flow::Refusal;
 use crate::mss::MssOutcome;
 use crate::packet::{self, ParseError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +101,7 @@ counters! {
         one_sided,
         non_tls,
         parse_errors,
+        unparsable_reset,
         released,
         released_uninspected,
         reset,
@@ -173,6 +175,7 @@ counters! {
         icmp,
         other_l4,
         fragments,
+        fragments_dropped,
         malformed_dropped,
         malformed_passed,
         multi_segment_passed,
@@ -212,6 +215,9 @@ pub struct WorkerCounters {
     pub base: BaseCounters,
     /// Malformed frames by parse error.
     pub malformed: [Counter; ParseError::COUNT],
+    /// Client segments of sessions not yet judged that the server would discard, dropped by
+    /// the worker's guard, by reason.
+    pub refused: [Counter; Refusal::COUNT],
     /// Sessions ended, by end reason.
     pub ended: [Counter; EndReason::ALL.len()],
     /// MSS fixup outcomes on SYN (from client) and SYN-ACK (from server).
@@ -230,6 +236,12 @@ impl WorkerCounters {
             v.push((
                 format!("malformed_{}", e.name()),
                 self.malformed[e.index()].get(),
+            ));
+        }
+        for r in Refusal::ALL {
+            v.push((
+                format!("dropped_{}", r.name()),
+                self.refused[r.index()].get(),
             ));
         }
         for r in EndReason::ALL {

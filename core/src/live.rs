@@ -2,7 +2,7 @@
 //! the control thread publishes a new snapshot and bumps a version; each worker compares the
 //! version once per loop (one relaxed load) and takes the new snapshot only when it changed.
 
-use crate::config::{Config, MssClamp, MssInsert, OnCapacity, OnLimit};
+use crate::config::{Config, Fragments, MssClamp, MssInsert, OnCapacity, OnLimit, OnUnparsable};
 use crate::io::Side;
 use crate::mss::MssPolicy;
 use crate::policy::Policy;
@@ -26,6 +26,10 @@ pub struct Live {
     pub rto_ms: u32,
     pub tries: u8,
     pub policy: Arc<Policy>,
+    /// What an unparsable ClientHello gets (`Config::on_unparsable`).
+    pub on_unparsable: OnUnparsable,
+    /// Drop TCP fragments (`[flow] fragments = "drop"` while accumulation is on).
+    pub drop_tcp_fragments: bool,
 }
 
 /// A set of TCP ports (8 KiB bitmap: one load and a bit test per lookup).
@@ -80,6 +84,8 @@ impl Live {
             rto_ms: a.retransmit_timeout_ms,
             tries: a.retransmit_tries,
             policy: Arc::new(Policy::new(&cfg.policy)),
+            on_unparsable: cfg.on_unparsable(),
+            drop_tcp_fragments: a.enabled && cfg.flow.fragments == Fragments::Drop,
         }
     }
 }

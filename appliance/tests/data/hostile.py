@@ -6,6 +6,7 @@ usage: hostile.py OUT.pcap  -- prints JSON: indices of the valid frames, and exp
 Only test addresses (198.18.0.0/15) are used."""
 import json, random, ssl, sys
 from scapy.all import Ether, IP, TCP, UDP, Raw, wrpcap
+from client_hello import hello
 
 random.seed(5)
 C, S = "02:00:00:00:00:01", "02:00:00:00:00:02"
@@ -18,17 +19,6 @@ def add(p, ok=False):
         valid.append(len(frames))
     frames.append(p)
 
-def hello(sni):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    o = ctx.wrap_bio(inc, out, server_hostname=sni)
-    try:
-        o.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
 
 def c2s(sp, dp, flags, seq, ack, data=b"", opts=None):
     return Ether(src=C, dst=S)/IP(src=CA, dst=SA)/TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack, window=64240, options=opts or [])/Raw(data)

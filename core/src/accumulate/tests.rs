@@ -363,7 +363,8 @@ fn too_many_bytes_and_malformed_lengths() {
     t.send(&bad, &[(0, 600)]);
     assert_eq!(t.counter("acc_limit_bytes"), 1);
     assert_eq!(t.record()["end_reason"], "accumulation-limit");
-    // Zero-length record: malformed, released uninspected.
+    // An empty record (skipped) then content type 1: malformed, released uninspected (no
+    // deny rule, so on_unparsable is release).
     let mut t = T::new("");
     t.send(&[0x16, 0x03, 0x01, 0x00, 0x00, 0x01], &[(0, 6)]);
     assert_eq!(t.counter("acc_parse_errors"), 1);
@@ -608,6 +609,185 @@ fn wants_matches_the_workers_conditions() {
                     );
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile clients (issue 20): each attack tries to get a hello with a denied SNI to the
+// server. The server must receive none of it, and the session must end as policy-deny.
+// ---------------------------------------------------------------------------------------------
+
+const DENY: &str = "[[policy.rule]]\nsni_suffix = \".blocked.test\"\naction = \"deny\"\n";
+
+/// A client data segment at `seq` (ACK of the SYN-ACK), as the frame bytes.
+fn data_seg(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    seg(true, false, flags, seq, ack, &[], payload)
+}
+
+/// Recompute the TCP checksum of a frame edited by a test.
+fn fix_tcp_checksum(f: &mut [u8]) {
+    let h = packet::parse(f).unwrap();
+    let c = packet::tcp_checksum(f, &h).unwrap();
+    let at = h.l4_offset as usize + 16;
+    f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+impl T {
+    fn client_frame(&mut self, f: Vec<u8>) {
+        self.w.io.rx[0].push_back(f);
+        self.w.poll(self.now);
+    }
+    /// The denied hello in two segments after whatever the attack sent; then the checks.
+    fn denied_hello_is_not_delivered(&mut self) {
+        let h = hello(1200, "x.blocked.test");
+        self.send(&h, &[(0, 600), (600, h.len() - 600)]);
+        let stream = self.server_stream();
+        assert!(
+            !stream.windows(14).any(|w| w == b"x.blocked.test"),
+            "the denied hello reached the server ({} bytes)",
+            stream.len()
+        );
+        assert_eq!(self.rsts_to_server(), 1, "reset as policy-deny");
+        let r = self.record();
+        assert_eq!(r["end_reason"], "policy-deny", "{r}");
+    }
+}
+
+#[test]
+fn attack_bare_ack_far_ahead_does_not_move_the_stream_start() {
+    let mut t = T::new(DENY);
+    t.client(gf::ACK, ISN_C + 100_001, ISN_S + 1, b"");
+    t.denied_hello_is_not_delivered();
+}
+
+#[test]
+fn attack_decoys_the_server_would_drop_are_not_judged() {
+    let allowed = hello(1200, "x.allowed.test");
+    type Tamper = fn(&mut Vec<u8>);
+    let decoys: [(&str, Tamper, u8); 6] = [
+        ("bad_checksum", |f| f[50] ^= 0x55, gf::ACK | gf::PSH),
+        (
+            "tcp_md5_option",
+            |f| {
+                // The timestamps option (kind 8, length 10) becomes kind 19 (MD5).
+                let at = 54 + f[54..].windows(2).position(|w| w == [8, 10]).unwrap();
+                f[at] = 19;
+                fix_tcp_checksum(f);
+            },
+            gf::ACK | gf::PSH,
+        ),
+        ("no_ack_flag", |_| {}, gf::PSH),
+        ("syn_with_data", |_| {}, gf::SYN | gf::PSH),
+        (
+            "bad_ack",
+            |f| {
+                f[42..46].copy_from_slice(&(ISN_S + 1_000_000).to_be_bytes());
+                fix_tcp_checksum(f);
+            },
+            gf::ACK | gf::PSH,
+        ),
+        ("ip_header_checksum", |f| f[24] ^= 0x01, gf::ACK | gf::PSH),
+    ];
+    for (name, tamper, flags) in decoys {
+        let mut t = T::new(DENY);
+        let opts = [gf::TcpOption::Timestamps { val: 7, ecr: 1 }];
+        let mut f = seg(true, false, flags, ISN_C + 1, ISN_S + 1, &opts, &allowed);
+        tamper(&mut f);
+        t.client_frame(f);
+        assert!(t.server_stream().is_empty(), "{name}: decoy forwarded");
+        let counter = match name {
+            "ip_header_checksum" => "dropped_bad_checksum".to_string(),
+            n => format!("dropped_{n}"),
+        };
+        assert_eq!(t.counter(&counter), 1, "{name}");
+        t.denied_hello_is_not_delivered();
+    }
+}
+
+#[test]
+fn attack_teardown_and_desync_segments_change_nothing() {
+    let allowed = hello(1200, "x.allowed.test");
+    let cases: [(&str, Vec<u8>); 5] = [
+        (
+            "rst_not_exact",
+            data_seg(ISN_C + 50, ISN_S + 1, gf::RST | gf::ACK, b""),
+        ),
+        (
+            "fin_out_of_order",
+            data_seg(ISN_C + 5000, ISN_S + 1, gf::FIN | gf::ACK, b""),
+        ),
+        ("syn_in_session", data_seg(ISN_C + 77_777, 0, gf::SYN, b"")),
+        (
+            "synack_from_client",
+            data_seg(ISN_C + 900_000, ISN_S + 1, gf::SYN | gf::ACK, b""),
+        ),
+        (
+            "out_of_window",
+            data_seg(
+                ISN_C + 1 + 10_000_000,
+                ISN_S + 1,
+                gf::ACK | gf::PSH,
+                &allowed,
+            ),
+        ),
+    ];
+    for (name, f) in cases {
+        let mut t = T::new(DENY);
+        t.client_frame(f);
+        assert_eq!(t.counter(&format!("dropped_{name}")), 1, "{name}");
+        t.denied_hello_is_not_delivered();
+    }
+}
+
+#[test]
+fn honest_segments_pass_the_guard() {
+    // In-window out-of-order data, a retransmission, an in-order FIN after the hello: the
+    // allowed hello still completes and nothing is refused.
+    let h = hello(1200, "ok.allowed.test");
+    let mut t = T::new(DENY);
+    t.send(&h, &[(600, h.len() - 600), (0, 600), (0, 600)]);
+    assert_eq!(t.server_stream(), h);
+    let end = ISN_C + 1 + h.len() as u32;
+    t.client(gf::FIN | gf::ACK, end, ISN_S + 1, b"");
+    let refused: u64 = crate::flow::Refusal::ALL
+        .iter()
+        .map(|r| t.counter(&format!("dropped_{}", r.name())))
+        .sum();
+    assert_eq!(refused, 0);
+}
+
+/// Under a policy that can deny, a hello that cannot be parsed is reset, not released: what
+/// cannot be judged does not reach the server. `on_unparsable = "release"` is the named
+/// fail-open, counted as released uninspected.
+#[test]
+fn an_unparsable_hello_is_reset_when_the_policy_can_deny() {
+    let mut h = hello(900, "x.blocked.test");
+    h[76..78].copy_from_slice(&[0xff, 0xfe]);
+    for (cfg, reset) in [
+        (DENY.to_string(), true),
+        ("[policy]\ndefault = \"deny\"\n".to_string(), true),
+        (
+            format!("[accumulation]\non_unparsable = \"release\"\n{DENY}"),
+            false,
+        ),
+        (
+            "[accumulation]\non_unparsable = \"reset\"\n".to_string(),
+            true,
+        ),
+    ] {
+        let mut t = T::new(&cfg);
+        t.send(&h, &chunks(h.len(), 500));
+        assert_eq!(t.counter("acc_parse_errors"), 1, "{cfg}");
+        if reset {
+            assert!(t.server_stream().is_empty(), "{cfg}");
+            assert_eq!(t.rsts_to_server(), 1, "{cfg}");
+            assert_eq!(t.counter("acc_unparsable_reset"), 1, "{cfg}");
+            t.assert_idle();
+            assert_eq!(t.record()["end_reason"], "unparsable", "{cfg}");
+        } else {
+            assert_eq!(t.server_stream(), h, "{cfg}");
+            assert_eq!(t.counter("acc_released_uninspected"), 1, "{cfg}");
         }
     }
 }

@@ -8,7 +8,7 @@
 use super::release::reset_both;
 use super::session::NIL;
 use super::{hello_summary, Accumulator};
-use crate::config::{OnLimit, PACKETLIMIT_MAX};
+use crate::config::{OnLimit, OnUnparsable, PACKETLIMIT_MAX};
 use crate::flow::{flag, EndReason, FlowTable};
 use crate::io::{Frame, PacketIo};
 use crate::live::Live;
@@ -74,8 +74,7 @@ impl<B: Frame> Accumulator<B> {
                 self.counters.acc.parse_errors.inc();
                 let diag = format!("TLS framing: {}", m.name());
                 self.note(fidx, "malformed", Some(diag));
-                flows.get_mut(fidx).set(flag::ACC_DONE);
-                self.release(io, flows, sidx, live, false, false);
+                self.unparsable(io, live, flows, sidx);
             }
             Verdict::TooLarge { hello_len, .. } => {
                 self.counters.acc.limit_bytes.inc();
@@ -183,9 +182,8 @@ impl<B: Frame> Accumulator<B> {
         if let Some(why) = failed {
             self.spare_hellos.push(hello);
             self.counters.acc.parse_errors.inc();
-            flows.get_mut(fidx).set(flag::ACC_DONE);
             self.note(fidx, "parse-error", Some(format!("ClientHello: {why}")));
-            self.release(io, flows, sidx, live, false, false);
+            self.unparsable(io, live, flows, sidx);
             return;
         };
         let action = live.policy.decide(hello.sni.as_deref());
@@ -205,6 +203,29 @@ impl<B: Frame> Accumulator<B> {
                 self.capture(flows, sidx, None, EndReason::PolicyDeny);
                 let base = self.sessions.0[sidx as usize].base;
                 self.reset_held(io, flows, sidx, base, EndReason::PolicyDeny);
+                self.finish(flows, sidx);
+            }
+        }
+    }
+
+    /// A hello that cannot be parsed: reset (what cannot be judged does not reach the
+    /// server) or release uninspected, per `on_unparsable`.
+    fn unparsable<P: PacketIo<Buf = B>>(
+        &mut self,
+        io: &mut P,
+        live: &Live,
+        flows: &mut FlowTable,
+        sidx: u32,
+    ) {
+        let fidx = self.sessions.0[sidx as usize].flow;
+        flows.get_mut(fidx).set(flag::ACC_DONE);
+        match live.on_unparsable {
+            OnUnparsable::Release => self.release(io, flows, sidx, live, false, false),
+            OnUnparsable::Reset => {
+                self.counters.acc.unparsable_reset.inc();
+                self.capture(flows, sidx, None, EndReason::Unparsable);
+                let base = self.sessions.0[sidx as usize].base;
+                self.reset_held(io, flows, sidx, base, EndReason::Unparsable);
                 self.finish(flows, sidx);
             }
         }

@@ -1,11 +1,13 @@
 //! Flow tracking: the bidirectional key, the per-worker table, TCP state per direction, session
 //! end reasons and aging.
 
+pub mod guard;
 mod key;
 mod table;
 pub mod tcp;
 pub mod wheel;
 
+pub use guard::Refusal;
 pub use key::{FlowKey, HashKey};
 pub use table::{
     flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState, SLOT_BYTES,
@@ -65,10 +67,12 @@ pub enum EndReason {
     PolicyDeny,
     /// Data we acknowledged on the server's behalf was never acknowledged by the server.
     ReleaseTimeout,
+    /// The ClientHello could not be parsed and `on_unparsable = "reset"`: we reset it.
+    Unparsable,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 9] = [
+    pub const ALL: [EndReason; 10] = [
         EndReason::TcpFin,
         EndReason::TcpRstFromClient,
         EndReason::TcpRstFromServer,
@@ -78,6 +82,7 @@ impl EndReason {
         EndReason::AccumulationCapacity,
         EndReason::PolicyDeny,
         EndReason::ReleaseTimeout,
+        EndReason::Unparsable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +96,7 @@ impl EndReason {
             EndReason::AccumulationCapacity => "accumulation-capacity",
             EndReason::PolicyDeny => "policy-deny",
             EndReason::ReleaseTimeout => "release-timeout",
+            EndReason::Unparsable => "unparsable",
         }
     }
 
@@ -102,6 +108,7 @@ impl EndReason {
                 | EndReason::AccumulationCapacity
                 | EndReason::PolicyDeny
                 | EndReason::ReleaseTimeout
+                | EndReason::Unparsable
         )
     }
 

@@ -43,16 +43,21 @@ pub fn seq_end(seq: u32, payload_len: u16, flags: TcpFlags) -> u32 {
 }
 
 /// What every segment travelling in `dir` updates: the direction's packets, bytes, window,
-/// TSval, and its next sequence number from the segment's `end` (sequence number plus length,
-/// SYN and FIN counting one) when that is further. All a data segment of an established
-/// session changes; the worker's established-flow path calls this alone.
+/// TSval, and its next sequence number from the segment's `end` (sequence number `seq` plus
+/// length, SYN and FIN counting one) when that is further. A segment that occupies no
+/// sequence space (a bare ACK) does not move the next sequence number: its sequence number
+/// is not data the receiver will take, and believing it would let one ACK far ahead move the
+/// start of the stream the accumulator judges (issue 20, attack 1). All a data segment of an
+/// established session changes; the worker's established-flow path calls this alone.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn account(
     f: &mut Flow,
     dir: Dir,
     wire_len: usize,
     window: u16,
     ts_val: Option<u32>,
+    seq: u32,
     end: u32,
 ) {
     let d = dir.index();
@@ -68,7 +73,7 @@ pub fn account(
     } else {
         flag::SEQ_VALID_SERVER
     };
-    if f.flags & seq_flag == 0 || seq_after(end, ds.next_seq) {
+    if f.flags & seq_flag == 0 || (end != seq && seq_after(end, ds.next_seq)) {
         ds.next_seq = end;
         f.flags |= seq_flag;
     }
@@ -93,6 +98,7 @@ pub fn on_segment(f: &mut Flow, dir: Dir, t: &TcpInfo, wire_len: usize) -> bool 
         wire_len,
         t.window,
         t.timestamps.map(|ts| ts.val),
+        t.seq,
         end,
     );
 

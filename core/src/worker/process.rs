@@ -18,6 +18,9 @@ use crate::mss::{self, MssOutcome};
 use crate::packet::fast::Lite;
 use crate::packet::{self, L4};
 
+/// Flags that send a segment to the general path (SYN, FIN, RST).
+const CONTROL: u16 = packet::TcpFlags::SYN.0 | packet::TcpFlags::FIN.0 | packet::TcpFlags::RST.0;
+
 impl<P: PacketIo> Worker<P> {
     #[inline]
     fn forward(&mut self, from: Side, buf: P::Buf) {
@@ -76,6 +79,10 @@ impl<P: PacketIo> Worker<P> {
             }
             L4::Fragment => {
                 c.fragments.inc();
+                if h.l4_proto == packet::ip_proto::TCP && self.live.drop_tcp_fragments {
+                    c.fragments_dropped.inc();
+                    return;
+                }
                 return self.forward(from, buf);
             }
             L4::None | L4::Other => {
@@ -129,8 +136,6 @@ impl<P: PacketIo> Worker<P> {
         let c = &self.counters.base;
         c.count_l3(l.vlan_count, l.l3);
         c.tcp.inc();
-        const CONTROL: u16 =
-            packet::TcpFlags::SYN.0 | packet::TcpFlags::FIN.0 | packet::TcpFlags::RST.0;
         let found = self.flows.lookup(key, pre.hash);
         if l.flags.0 & CONTROL == 0 {
             if let Some(idx) = found {
@@ -142,7 +147,7 @@ impl<P: PacketIo> Worker<P> {
                     let ts_val = l.ts.map(|(val, _)| val);
                     let wire_len = buf.data().len();
                     let end = flow::tcp::seq_end(l.seq, l.payload_len, l.flags);
-                    flow::tcp::account(f, dir, wire_len, l.window, ts_val, end);
+                    flow::tcp::account(f, dir, wire_len, l.window, ts_val, l.seq, end);
                     self.flows.touch(idx, now_ms);
                     #[cfg(test)]
                     {
@@ -201,6 +206,24 @@ impl<P: PacketIo> Worker<P> {
             return; // table full, drop
         };
         let dir = self.flows.get(idx).dir_of(src_is_a);
+        if dir == Dir::FromClient {
+            let f = self.flows.get(idx);
+            // The guard: before its hello is judged, a client segment of an accumulated
+            // session goes on only if the server would accept it (flow::guard).
+            // A bare ACK is not screened: it moves no sequence number and reaches no
+            // accumulator (and the established-flow path forwards it the same way).
+            if self.live.accumulate
+                && (t.payload_len > 0 || t.flags.0 & CONTROL != 0)
+                && !f.has(flag::ACC_DONE)
+                && !f.has(flag::MIDSTREAM)
+                && self.live.ports.contains(t.dst_port)
+            {
+                if let Some(r) = flow::guard::screen(buf.data(), h, t, f) {
+                    self.counters.refused[r.index()].inc();
+                    return;
+                }
+            }
+        }
 
         // A SYN's headers are copied: MSS fixup may grow its TCP header.
         let mut syn_headers;
