@@ -682,6 +682,10 @@ struct Track {
     last_off: u32,
     /// Server bytes sent so far.
     server_next: u32,
+    /// Server bytes the worker had polled by the last poll: what a real client can have
+    /// received and so acknowledge (the appliance's guard drops a client ACK of data the
+    /// server never sent, as the server itself would).
+    server_seen: u32,
     /// A peer sent RST, or a mangled frame hit this session: skip delivery checks.
     peer_reset: bool,
     tainted: bool,
@@ -848,6 +852,9 @@ impl<'s> Harness<'s> {
 
     fn poll(&mut self) {
         self.worker.poll(self.now);
+        for t in &mut self.tracks {
+            t.server_seen = t.server_next;
+        }
         self.after_poll();
     }
 
@@ -986,7 +993,7 @@ impl<'s> Harness<'s> {
                 let ack = spec
                     .isn_server
                     .wrapping_add(1)
-                    .wrapping_add(self.tracks[s].server_next);
+                    .wrapping_add(self.tracks[s].server_seen);
                 let f = self.frame(s, true, flags, seq, ack, &[], payload);
                 let t = &mut self.tracks[s];
                 if flags & gf::RST != 0 {

@@ -89,7 +89,9 @@ impl<B: Frame> Accumulator<B> {
                 // The client did not get our ACK: say it again.
                 let ack = sess.base.wrapping_add(a.acked);
                 let f = flows.get(sess.flow);
-                send_ack(io, f, sess.client_side, ack, buf.data(), h, &self.counters);
+                let room = a.room();
+                let (tpl, side) = (buf.data(), sess.client_side);
+                send_ack(io, f, side, ack, room, tpl, h, &self.counters);
             }
             return Screen::Drop;
         }
@@ -153,16 +155,10 @@ impl<B: Frame> Accumulator<B> {
         if a.contiguous > a.acked {
             a.acked = a.contiguous;
             let ack = base.wrapping_add(a.acked);
+            let room = a.room();
             if let Some(b) = self.nodes[n as usize].buf.as_ref() {
-                send_ack(
-                    io,
-                    flows.get(fidx),
-                    client_side,
-                    ack,
-                    b.data(),
-                    h,
-                    &self.counters,
-                );
+                let f = flows.get(fidx);
+                send_ack(io, f, client_side, ack, room, b.data(), h, &self.counters);
             }
         }
     }
@@ -233,14 +229,34 @@ impl<B: Frame> Accumulator<B> {
     }
 }
 
+/// The window field of an ACK sent on the server's behalf, so that the client may send no more
+/// than `room` bytes (what the session will still accept) nor more than the server offered.
+/// The server's last window field may be its SYN-ACK's, which is not scaled, or a later one,
+/// which is: the field itself is the smaller reading of the two, so it is the bound taken.
+/// The client scales what it reads by the server's shift when both SYNs announced scaling
+/// (RFC 7323), so the field is the bytes shifted down by it.
+pub(super) fn ack_window(f: &Flow, room: u32) -> u16 {
+    let server = &f.dir[Dir::FromServer.index()];
+    let bytes = room.min(u32::from(server.window));
+    let shift = if f.wscale.iter().all(|&s| s <= 14) {
+        u32::from(f.wscale[Dir::FromServer.index()])
+    } else {
+        0
+    };
+    (bytes >> shift).min(u32::from(u16::MAX)) as u16
+}
+
 /// ACK stream bytes up to `ack` (a client sequence number) to the client on the server's
-/// behalf: the server's sequence number, window and timestamp as last seen. `tpl` is a
-/// client→server frame, `client_side` the port the client is on.
+/// behalf: the server's sequence number and timestamp as last seen, and a window of at most
+/// `room` bytes ([`ack_window`]). `tpl` is a client→server frame, `client_side` the port the
+/// client is on.
+#[allow(clippy::too_many_arguments)]
 fn send_ack<P: PacketIo>(
     io: &mut P,
     f: &Flow,
     client_side: Side,
     ack: u32,
+    room: u32,
     tpl: &[u8],
     h: &Headers,
     counters: &WorkerCounters,
@@ -253,7 +269,7 @@ fn send_ack<P: PacketIo>(
         seq: server.next_seq,
         ack,
         flags: craft::ACK,
-        window: server.window,
+        window: ack_window(f, room),
         timestamps: uses_ts.then_some((server.ts_val, client.ts_val)),
     };
     if emit_segment(io, client_side, tpl, h, &seg, counters) {

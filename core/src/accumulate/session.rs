@@ -11,6 +11,10 @@ use crate::flow::{flag, FlowTable};
 use crate::io::{Frame, Side};
 use crate::tls::Deframer;
 
+/// Bytes a session holds beyond `max_bytes`: record headers and the rest of the client's
+/// first flight after the ClientHello.
+pub(super) const HOLD_SLACK: u32 = 1024;
+
 /// "No index": the end of a held-segment list, a free session's flow.
 pub(super) const NIL: u32 = u32::MAX;
 
@@ -116,6 +120,12 @@ impl Session {
 
 impl Accumulating {
     /// Nothing held yet, a ClientHello of at most `max_bytes`.
+    /// Stream bytes past what was acknowledged that the session will still hold: the byte
+    /// budget (`max_bytes` and 1 KiB for record headers and the rest of the flight).
+    pub(super) fn room(&self) -> u32 {
+        (self.deframer.max_bytes() + HOLD_SLACK).saturating_sub(self.acked)
+    }
+
     pub(super) fn new(max_bytes: u32) -> Accumulating {
         Accumulating {
             contiguous: 0,

@@ -791,3 +791,54 @@ fn an_unparsable_hello_is_reset_when_the_policy_can_deny() {
         }
     }
 }
+
+/// The ACKs sent on the server's behalf advertise a window the client reads correctly: with
+/// window scaling (shift 7 both ways) the field, shifted, never exceeds the bytes the session
+/// will still accept (the SYN-ACK's field, unscaled, would read as 8 MB).
+#[test]
+fn acks_on_the_servers_behalf_advertise_a_scaled_bounded_window() {
+    let (mut w, _c, _log) =
+        crate::worker::tests::worker_with("[accumulation]\nmax_bytes = 4096\n", VecIo::default());
+    let ws = [gf::TcpOption::WindowScale(7)];
+    let frames = [
+        (true, seg(true, false, gf::SYN, ISN_C, 0, &ws, b"")),
+        (
+            false,
+            seg(false, false, gf::SYN | gf::ACK, ISN_S, ISN_C + 1, &ws, b""),
+        ),
+        (
+            true,
+            seg(true, false, gf::ACK, ISN_C + 1, ISN_S + 1, &[], b""),
+        ),
+    ];
+    for (client, f) in frames {
+        w.io.rx[if client { 0 } else { 1 }].push_back(f);
+        w.poll(0);
+    }
+    w.io.sent = Default::default();
+    let h = hello(3000, "ok.test");
+    w.io.rx[0].push_back(seg(
+        true,
+        false,
+        gf::ACK | gf::PSH,
+        ISN_C + 1,
+        ISN_S + 1,
+        &[],
+        &h[..1000],
+    ));
+    w.poll(0);
+    let acks: Vec<_> = w.io.sent[0]
+        .iter()
+        .map(|f| *packet::parse(f).unwrap().tcp().unwrap())
+        .collect();
+    assert_eq!(acks.len(), 1, "one ACK of the first segment");
+    let t = acks[0];
+    assert_eq!(t.ack, ISN_C + 1 + 1000);
+    let read_by_client = u32::from(t.window) << 7;
+    let room = 4096 + 1024 - 1000;
+    assert!(read_by_client <= room, "window {read_by_client} > {room}");
+    assert!(
+        read_by_client >= room - 127,
+        "window {read_by_client} too small"
+    );
+}

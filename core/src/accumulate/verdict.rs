@@ -6,7 +6,7 @@
 //! `release` (release in order, or reset both ways).
 
 use super::release::reset_both;
-use super::session::NIL;
+use super::session::{HOLD_SLACK, NIL};
 use super::{hello_summary, Accumulator};
 use crate::config::{OnLimit, OnUnparsable, PACKETLIMIT_MAX};
 use crate::flow::{flag, EndReason, FlowTable};
@@ -36,7 +36,7 @@ impl<B: Frame> Accumulator<B> {
             return Some(Budget::Packets(sess.held as u32 + 1));
         }
         // The session's own limit (`max_bytes` may have changed since it started).
-        if a.held_bytes + len > a.deframer.max_bytes() + 1024 {
+        if a.held_bytes + len > a.deframer.max_bytes() + HOLD_SLACK {
             self.counters.acc.limit_bytes.inc();
             return Some(Budget::Bytes(a.held_bytes + len));
         }

@@ -89,3 +89,59 @@ pub(crate) fn write_u16(data: &mut [u8], at: usize, value: u16) {
 pub(crate) fn write_u32(data: &mut [u8], at: usize, value: u32) {
     data[at..at + 4].copy_from_slice(&value.to_be_bytes());
 }
+
+/// Raise the IPv4 TTL or IPv6 hop limit of the frame `h` describes to at least `min`, the
+/// IPv4 header checksum updated incrementally (RFC 1624; the TTL is not in the TCP
+/// pseudo-header). Returns whether the frame changed.
+pub fn raise_ttl(frame: &mut [u8], h: &Headers, min: u8) -> bool {
+    let l3 = usize::from(h.l3_offset);
+    match h.l3 {
+        L3::Ipv4 => {
+            let (Some(&ttl), Some(&proto)) = (frame.get(l3 + 8), frame.get(l3 + 9)) else {
+                return false;
+            };
+            if ttl >= min || frame.len() < l3 + 12 {
+                return false;
+            }
+            let hc = read_u16(frame, l3 + 10);
+            let (old, new) = (
+                u16::from_be_bytes([ttl, proto]),
+                u16::from_be_bytes([min, proto]),
+            );
+            frame[l3 + 8] = min;
+            write_u16(frame, l3 + 10, checksum::update16(hc, old, new));
+            true
+        }
+        L3::Ipv6 => match frame.get_mut(l3 + 7) {
+            Some(hop) if *hop < min => {
+                *hop = min;
+                true
+            }
+            _ => false,
+        },
+        L3::NotIp => false,
+    }
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    use super::*;
+
+    #[test]
+    fn raise_ttl_keeps_the_checksums_valid() {
+        for frame in [
+            &fixtures::V4_SYN[..],
+            &fixtures::V6_VLAN_SYN,
+            &fixtures::QINQ_V4_SYN,
+        ] {
+            let mut f = frame.to_vec();
+            let h = parse(&f).unwrap();
+            assert!(raise_ttl(&mut f, &h, 255), "raised");
+            assert!(!raise_ttl(&mut f, &h, 64), "already above");
+            let h2 = parse(&f).unwrap();
+            assert!(verify_ip_header(&f, &h2) && verify_tcp_checksum(&f, &h2));
+            let at = usize::from(h.l3_offset) + if h.l3 == L3::Ipv4 { 8 } else { 7 };
+            assert_eq!(f[at], 255);
+        }
+    }
+}
