@@ -226,9 +226,9 @@ fn many_duplicate_acks_of_released_data_do_not_overflow() {
 }
 
 /// Finding 5 (minor): the control parser's out-of-range errors echo the number as typed,
-/// whole (control/request.rs `parse_number`: `"{name} {word} is out of range…"`, and the same
-/// in `parse_u32`, `parse_mss` and `parse_percentile`), while every other error quotes the
-/// word with `quote()` (at most 40 characters). A request of 4 KB of digits gets a 4 KB error
+/// whole (control/request/parse.rs `parse_number`: `"{name} {word} is out of range…"`, and
+/// the same in `parse_u32`, `parse_mss` and `parse_percentile`), while every other error
+/// quotes the word with `quote()` (at most 40 characters). A request of 4 KB of digits gets a 4 KB error
 /// line back. Found by the `control_request` fuzz target
 /// (`tests/data/fuzz-regressions/control_request/long-number-echoed-in-error`).
 /// Expected: quote the word like the other errors.

@@ -3,15 +3,15 @@
 
 pub mod guard;
 mod key;
+mod state;
 mod table;
 pub mod tcp;
 pub mod wheel;
 
 pub use guard::Refusal;
 pub use key::{FlowKey, HashKey};
-pub use table::{
-    flag, prefetch, tick_of, Dir, DirState, Flow, FlowTable, Insert, TcpState, SLOT_BYTES,
-};
+pub use state::{flag, Dir, DirState, Flow, TcpState};
+pub use table::{prefetch, tick_of, FlowTable, Insert, SLOT_BYTES};
 pub use wheel::{Wheel, TICK_MS};
 
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! handshake seen in both directions, sequence and window per direction, FIN/RST) without
 //! validating the peers' TCP: a bump in the wire passes what it does not understand.
 
-use super::table::{flag, Dir, Flow, TcpState};
+use super::state::{flag, Dir, Flow, TcpState};
 use super::EndReason;
 use crate::packet::{TcpFlags, TcpInfo};
 

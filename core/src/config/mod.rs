@@ -4,6 +4,14 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod types;
+mod validate;
+
+pub use types::{
+    Fragments, MalformedAction, MssClamp, MssInsert, OnCapacity, OnLimit, OnTableFull,
+    OnUnparsable, PortRef, MSS_MAX, MSS_MIN,
+};
+
 /// Bounds with their reasons.
 pub const MAX_QUEUES: u16 = 16; // per-queue stats in rte_eth_stats stop at 16 (RTE_ETHDEV_QUEUE_STAT_CNTRS)
 
@@ -103,72 +111,6 @@ pub fn multiprocess_blocker(eal_args: &[String]) -> Option<&'static str> {
     None
 }
 
-/// Over budget (too many packets or bytes, or no progress for `hold_timeout_secs`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OnLimit {
-    /// RST both ways, end reason `accumulation-limit` (what the field's appliance does).
-    #[default]
-    Reset,
-    /// Forward what is held, mark the session uninspected (fail open).
-    Release,
-}
-
-/// A ClientHello the parser cannot read (bad framing or a message it refuses), `[accumulation]
-/// on_unparsable`. Unset: `reset` when the policy can deny (a deny rule, or `default =
-/// "deny"`), else `release`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OnUnparsable {
-    /// RST both ways, end reason `unparsable` (fail closed: what cannot be judged does not
-    /// reach the server).
-    Reset,
-    /// Forward it uninspected (fail open: a hello a server accepts but this parser does not
-    /// would bypass the policy). The default of the default policy (allow, no rules).
-    #[default]
-    Release,
-}
-
-impl OnUnparsable {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnUnparsable::Reset => "reset",
-            OnUnparsable::Release => "release",
-        }
-    }
-}
-
-/// No free accumulation capacity when a session starts.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OnCapacity {
-    /// Pass the session uninspected.
-    #[default]
-    Bypass,
-    /// RST both ways, end reason `accumulation-capacity`.
-    Reset,
-}
-
-impl OnLimit {
-    /// The keyword as typed and as written to the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnLimit::Reset => "reset",
-            OnLimit::Release => "release",
-        }
-    }
-}
-
-impl OnCapacity {
-    /// The keyword as typed and as written to the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnCapacity::Bypass => "bypass",
-            OnCapacity::Reset => "reset",
-        }
-    }
-}
-
 /// Range of `packetlimit`: at least one packet; 64 held 1460-byte segments already exceed
 /// any ClientHello a TLS library accepts (16 KiB at 536-byte segments is 31 packets).
 pub const PACKETLIMIT_MIN: u16 = 1;
@@ -253,40 +195,6 @@ fn default_tries() -> u8 {
     5
 }
 
-/// What to do when a worker's flow table is full.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OnTableFull {
-    /// Forward the packet untracked (fail open).
-    #[default]
-    Pass,
-    /// Drop the packet (fail closed).
-    Drop,
-}
-
-/// What to do with malformed IP/TCP frames (bad lengths, bad options).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MalformedAction {
-    #[default]
-    Drop,
-    Pass,
-}
-
-/// What to do with IP fragments of TCP (`[flow] fragments`). The appliance does not
-/// reassemble: a ClientHello in fragments would reach the server uninspected, and a later
-/// fragment carries no port to tell an accumulated session from another.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Fragments {
-    /// Drop TCP fragments while accumulation is on (fail closed). TCP sets Don't Fragment,
-    /// so honest traffic is not fragmented; other protocols' fragments pass.
-    #[default]
-    Drop,
-    /// Forward them uninspected (fail open: a ClientHello in fragments is not judged).
-    Pass,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowConfig {
@@ -319,108 +227,13 @@ fn default_flow_capacity() -> u32 {
     65536
 }
 
-/// `clamp = 1400 | "auto" | false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MssClamp {
-    #[default]
-    Off,
-    /// From the egress port's MTU: MTU−40 (IPv4), MTU−60 (IPv6).
-    Auto,
-    Value(u16),
-}
-
-/// `insert_missing = 1460 | false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MssInsert {
-    #[default]
-    Off,
-    Value(u16),
-}
-
-/// Valid MSS values for clamp and insert: below 536 is below every IPv4 host's minimum
-/// (RFC 1122), above 9000 exceeds any jumbo MTU we forward.
-pub const MSS_MIN: u16 = 536;
-pub const MSS_MAX: u16 = 9000;
-
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MssConfig {
-    #[serde(default, with = "clamp_serde")]
+    #[serde(default, with = "types::clamp_serde")]
     pub clamp: MssClamp,
-    #[serde(default, with = "insert_serde")]
+    #[serde(default, with = "types::insert_serde")]
     pub insert_missing: MssInsert,
-}
-
-mod clamp_serde {
-    use super::MssClamp;
-    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Deserialize, Serialize)]
-    #[serde(untagged)]
-    enum Raw {
-        B(bool),
-        N(i64),
-        S(String),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MssClamp, D::Error> {
-        match Raw::deserialize(d)? {
-            Raw::B(false) => Ok(MssClamp::Off),
-            Raw::S(s) if s == "auto" => Ok(MssClamp::Auto),
-            Raw::S(s) if s == "off" => Ok(MssClamp::Off),
-            Raw::N(n) if (super::MSS_MIN as i64..=super::MSS_MAX as i64).contains(&n) => {
-                Ok(MssClamp::Value(n as u16))
-            }
-            _ => Err(de::Error::custom(format!(
-                "expected a number {}..={}, \"auto\" or false",
-                super::MSS_MIN,
-                super::MSS_MAX
-            ))),
-        }
-    }
-
-    pub fn serialize<S: Serializer>(v: &MssClamp, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            MssClamp::Off => Raw::B(false),
-            MssClamp::Auto => Raw::S("auto".into()),
-            MssClamp::Value(n) => Raw::N(*n as i64),
-        }
-        .serialize(s)
-    }
-}
-
-mod insert_serde {
-    use super::MssInsert;
-    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Deserialize, Serialize)]
-    #[serde(untagged)]
-    enum Raw {
-        B(bool),
-        N(i64),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MssInsert, D::Error> {
-        match Raw::deserialize(d)? {
-            Raw::B(false) => Ok(MssInsert::Off),
-            Raw::N(n) if (super::MSS_MIN as i64..=super::MSS_MAX as i64).contains(&n) => {
-                Ok(MssInsert::Value(n as u16))
-            }
-            _ => Err(de::Error::custom(format!(
-                "expected a number {}..={} or false",
-                super::MSS_MIN,
-                super::MSS_MAX
-            ))),
-        }
-    }
-
-    pub fn serialize<S: Serializer>(v: &MssInsert, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            MssInsert::Off => Raw::B(false),
-            MssInsert::Value(n) => Raw::N(*n as i64),
-        }
-        .serialize(s)
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -429,14 +242,6 @@ pub struct EalConfig {
     /// Passed to `rte_eal_init` verbatim.
     #[serde(default)]
     pub args: Vec<String>,
-}
-
-/// A DPDK port named by id or by device name.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum PortRef {
-    Id(u16),
-    Name(String),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -605,139 +410,6 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
-    }
-
-    /// Check values that types alone do not (ranges, consistency).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, msg: String| Err(ConfigError(format!("{key}: {msg}")));
-        let q = self.workers.queue_count();
-        if q == 0 || q > MAX_QUEUES {
-            return bad(
-                "workers.queues",
-                format!("must be 1..={MAX_QUEUES}, got {q}"),
-            );
-        }
-        if !self.workers.cores.is_empty() && self.workers.cores.len() != q as usize {
-            return bad(
-                "workers.cores",
-                format!(
-                    "gives {} cores for {q} queues: give one core per queue",
-                    self.workers.cores.len()
-                ),
-            );
-        }
-        let mut seen = self.workers.cores.clone();
-        seen.sort_unstable();
-        if seen.windows(2).any(|w| w[0] == w[1]) {
-            return bad("workers.cores", "lists a core twice".into());
-        }
-        for (key, v) in [
-            ("ports.rx_desc", self.ports.rx_desc),
-            ("ports.tx_desc", self.ports.tx_desc),
-        ] {
-            if !(64..=16384).contains(&v) {
-                return bad(key, format!("must be 64..=16384, got {v}"));
-            }
-        }
-        if let Some(mtu) = self.ports.mtu {
-            if !(576..=9600).contains(&mtu) {
-                return bad("ports.mtu", format!("must be 576..=9600, got {mtu}"));
-            }
-        }
-        if self.ports.client.is_some() && self.ports.client == self.ports.server {
-            return bad("ports.server", "is the same port as ports.client".into());
-        }
-        if self.mempool.cache > 512 {
-            return bad(
-                "mempool.cache",
-                format!(
-                    "must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE), got {}",
-                    self.mempool.cache
-                ),
-            );
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&self.flow.capacity) {
-            return bad(
-                "flow.capacity",
-                format!("must be 1024..=67108864, got {}", self.flow.capacity),
-            );
-        }
-        self.flow.timeouts.validate().map_err(ConfigError)?;
-        let a = &self.accumulation;
-        if !(PACKETLIMIT_MIN..=PACKETLIMIT_MAX).contains(&a.packetlimit) {
-            return bad(
-                "accumulation.packetlimit",
-                format!(
-                    "must be {PACKETLIMIT_MIN}..={PACKETLIMIT_MAX}, got {}",
-                    a.packetlimit
-                ),
-            );
-        }
-        if !(MAX_BYTES_MIN..=MAX_BYTES_MAX).contains(&a.max_bytes) {
-            return bad(
-                "accumulation.max_bytes",
-                format!(
-                    "must be {MAX_BYTES_MIN}..={MAX_BYTES_MAX}, got {}",
-                    a.max_bytes
-                ),
-            );
-        }
-        if !(64..=16 * 1024 * 1024).contains(&a.pool_packets) {
-            return bad(
-                "accumulation.pool_packets",
-                format!("must be 64..=16777216, got {}", a.pool_packets),
-            );
-        }
-        if a.pool_packets < a.packetlimit as u32 {
-            return bad(
-                "accumulation.pool_packets",
-                "is smaller than packetlimit".into(),
-            );
-        }
-        if a.ports.is_empty() && a.enabled {
-            return bad(
-                "accumulation.ports",
-                "is empty (set enabled = false instead)".into(),
-            );
-        }
-        if !(0.5..=600.0).contains(&a.hold_timeout_secs) {
-            return bad(
-                "accumulation.hold_timeout_secs",
-                format!("must be 0.5..=600, got {}", a.hold_timeout_secs),
-            );
-        }
-        if !(10..=60_000).contains(&a.retransmit_timeout_ms) {
-            return bad(
-                "accumulation.retransmit_timeout_ms",
-                format!("must be 10..=60000, got {}", a.retransmit_timeout_ms),
-            );
-        }
-        if !(1..=16).contains(&a.retransmit_tries) {
-            return bad(
-                "accumulation.retransmit_tries",
-                format!("must be 1..=16, got {}", a.retransmit_tries),
-            );
-        }
-        self.policy.validate().map_err(ConfigError)?;
-        crate::logging::parse_level(&self.log.level)
-            .map_err(|e| ConfigError(format!("log.level: {e}")))?;
-        if self.diag.max_captures == 0 {
-            return bad("diag.max_captures", "must be at least 1".into());
-        }
-        if self.diag.pdump {
-            if let Some(why) = multiprocess_blocker(&self.eal.args) {
-                return bad(
-                    "diag.pdump",
-                    format!("needs DPDK multi-process, but eal.args has {why}: remove it, reserve hugepages (dpdk-hugepages.py) and give a unique --file-prefix"),
-                );
-            }
-        }
-        if let Some(n) = self.mempool.mbufs {
-            if n < 1024 {
-                return bad("mempool.mbufs", format!("must be at least 1024, got {n}"));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! (garbage, a line that never ends, a huge request, not reading its responses, vanishing
 //! mid-request) can block the loop or make it allocate without bound:
 //!
-//! - a request line is at most [`MAX_REQUEST`] bytes; a longer one gets
+//! - a request line is at most [`MAX_REQUEST`](super::MAX_REQUEST) bytes; a longer one gets
 //!   `request too long (max 4096 bytes)` and the connection is closed after that reply;
 //! - each client holds at most one partial line (≤ 4 KiB plus one read chunk);
 //! - a client's next request is not read while its unsent output exceeds
@@ -22,11 +22,10 @@
 //! work (draining log queues, periodic statistics).
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -34,7 +33,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::request::{parse_request, Request, MAX_REQUEST};
+use super::request::Request;
+
+mod client;
+mod peer;
+
+use client::{refuse, Client};
+use peer::peer_cred;
 
 /// Default [`ServerConfig::max_clients`].
 pub const DEFAULT_MAX_CLIENTS: usize = 64;
@@ -145,7 +150,7 @@ pub struct ServerStats {
     pub errors: u64,
     /// Requests refused by the rate limit.
     pub rate_limited: u64,
-    /// Lines longer than [`MAX_REQUEST`].
+    /// Lines longer than [`MAX_REQUEST`](super::MAX_REQUEST).
     pub too_long: u64,
     /// Clients disconnected for idleness.
     pub timed_out: u64,
@@ -155,17 +160,6 @@ pub struct ServerStats {
     pub accept_errors: u64,
     /// Clients connected now.
     pub clients: usize,
-}
-
-/// Credentials of a connected peer, from `SO_PEERCRED` (and `SO_PEERGROUPS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerCred {
-    /// Process id at connect time.
-    pub pid: i32,
-    /// Effective uid.
-    pub uid: u32,
-    /// Effective primary gid.
-    pub gid: u32,
 }
 
 /// The control socket server. See the module documentation.
@@ -188,24 +182,6 @@ struct State {
     clients: Vec<Client>,
     stats: ServerStats,
     accept_paused_until: Option<Instant>,
-}
-
-struct Client {
-    stream: UnixStream,
-    /// Bytes received and not yet consumed: at most one partial line plus a read chunk.
-    inbuf: Vec<u8>,
-    /// Response bytes; `out[out_pos..]` is still to be sent.
-    out: Vec<u8>,
-    out_pos: usize,
-    last_activity: Instant,
-    tokens: f64,
-    last_refill: Instant,
-    /// The peer closed its sending side: no more reads.
-    read_eof: bool,
-    /// Close once the output is sent; read nothing more.
-    closing: bool,
-    /// Drop at the end of this round.
-    dead: bool,
 }
 
 /// Wrap an I/O error with context, keeping its kind.
@@ -436,7 +412,7 @@ impl Server {
                 return;
             }
         };
-        if !self.is_allowed(fd, &cred) {
+        if !peer::is_allowed(&self.config, self.own_euid, fd, &cred) {
             st.stats.denied += 1;
             refuse(
                 fd,
@@ -456,33 +432,11 @@ impl Server {
             return;
         }
         st.stats.accepted += 1;
-        st.clients.push(Client {
+        st.clients.push(Client::new(
             stream,
-            inbuf: Vec::new(),
-            out: Vec::new(),
-            out_pos: 0,
-            last_activity: now,
-            tokens: f64::from(self.config.max_requests_per_sec_per_client),
-            last_refill: now,
-            read_eof: false,
-            closing: false,
-            dead: false,
-        });
-    }
-
-    /// Root, our own euid, an allowed uid, or an allowed (or the socket's) group.
-    fn is_allowed(&self, fd: RawFd, cred: &PeerCred) -> bool {
-        if cred.uid == 0
-            || cred.uid == self.own_euid
-            || self.config.allowed_uids.contains(&cred.uid)
-        {
-            return true;
-        }
-        let gid_ok = |g: u32| self.config.allowed_gids.contains(&g) || self.config.group == Some(g);
-        if self.config.allowed_gids.is_empty() && self.config.group.is_none() {
-            return false;
-        }
-        gid_ok(cred.gid) || peer_groups(fd).into_iter().any(gid_ok)
+            now,
+            f64::from(self.config.max_requests_per_sec_per_client),
+        ));
     }
 }
 
@@ -548,97 +502,6 @@ fn prepare_path(path: &Path) -> io::Result<()> {
     }
 }
 
-/// `SO_PEERCRED` of a connected Unix socket.
-pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` is a valid, writable ucred and `len` holds its exact size, as
-    // SO_PEERCRED requires; the kernel writes at most `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast::<libc::c_void>(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if len as usize != std::mem::size_of::<libc::ucred>() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "short SO_PEERCRED answer",
-        ));
-    }
-    Ok(PeerCred {
-        pid: cred.pid,
-        uid: cred.uid,
-        gid: cred.gid,
-    })
-}
-
-/// Supplementary groups of the peer (`SO_PEERGROUPS`, Linux 4.13+); empty if unavailable.
-fn peer_groups(fd: RawFd) -> Vec<u32> {
-    /// NGROUPS_MAX on Linux.
-    const MAX_GROUPS: usize = 65536;
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    for _ in 0..2 {
-        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
-        // SAFETY: `groups` is a valid, writable buffer of exactly `len` bytes; the kernel
-        // writes at most `len` bytes and reports the size used (or needed, on ERANGE).
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_PEERGROUPS,
-                groups.as_mut_ptr().cast::<libc::c_void>(),
-                &mut len,
-            )
-        };
-        let n = len as usize / std::mem::size_of::<libc::gid_t>();
-        if rc == 0 {
-            groups.truncate(n);
-            return groups;
-        }
-        if io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || n > MAX_GROUPS {
-            break;
-        }
-        groups = vec![0; n.max(1)];
-    }
-    Vec::new()
-}
-
-/// `send(2)` with `MSG_NOSIGNAL`, so a vanished peer is an `EPIPE` error, never a signal.
-fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes for the whole call.
-    let n = unsafe {
-        libc::send(
-            fd,
-            buf.as_ptr().cast::<libc::c_void>(),
-            buf.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// Best-effort one-line error to a connection about to be closed.
-fn refuse(fd: RawFd, msg: &str) {
-    let mut line = encode_response(&Err(msg.to_string()));
-    line.push('\n');
-    let _ = send_nosignal(fd, line.as_bytes());
-}
-
 /// Serialise a response as one line of JSON (without the newline): `{"ok":true,...fields}`
 /// with `ok` first, `{"ok":true,"result":v}` for a non-object, `{"ok":false,"error":msg}`.
 pub fn encode_response(result: &Result<Value, String>) -> String {
@@ -663,206 +526,6 @@ pub fn encode_response(result: &Result<Value, String>) -> String {
         }
         Ok(other) => format!("{{\"ok\":true,\"result\":{}}}", json(other)),
         Err(msg) => format!("{{\"ok\":false,\"error\":{}}}", json(msg)),
-    }
-}
-
-impl Client {
-    fn pending_output(&self) -> usize {
-        self.out.len() - self.out_pos
-    }
-
-    fn has_complete_line(&self) -> bool {
-        self.inbuf.contains(&b'\n')
-    }
-
-    /// A buffered request can be answered now.
-    fn has_ready_line(&self) -> bool {
-        !self.closing
-            && !self.dead
-            && self.pending_output() <= BACKPRESSURE_BYTES
-            && (self.has_complete_line() || self.inbuf.len() > MAX_REQUEST + 1)
-    }
-
-    fn wants_read(&self, serve_more: bool) -> bool {
-        serve_more
-            && !self.closing
-            && !self.read_eof
-            && !self.dead
-            && self.pending_output() <= BACKPRESSURE_BYTES
-            && !self.has_complete_line()
-            && self.inbuf.len() <= MAX_REQUEST + 1
-    }
-
-    /// Read what is available, stopping at the first complete line or an overlong one.
-    fn read_some(&mut self, now: Instant) {
-        let mut buf = [0u8; READ_CHUNK];
-        while !self.has_complete_line() && self.inbuf.len() <= MAX_REQUEST + 1 {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.read_eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.inbuf.extend_from_slice(&buf[..n]);
-                    self.last_activity = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.dead = true;
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Send as much pending output as the socket takes.
-    fn flush(&mut self, now: Instant) {
-        while !self.dead && self.out_pos < self.out.len() {
-            match send_nosignal(self.stream.as_raw_fd(), &self.out[self.out_pos..]) {
-                Ok(0) => self.dead = true,
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.last_activity = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => self.dead = true,
-            }
-        }
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-            if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
-                self.out = Vec::new();
-            }
-        }
-    }
-
-    /// Close once everything owed has been sent.
-    fn check_done(&mut self) {
-        if self.pending_output() == 0
-            && (self.closing || (self.read_eof && !self.has_complete_line()))
-        {
-            self.dead = true;
-        }
-    }
-
-    fn time_out(&mut self, after: Duration) {
-        if self.pending_output() == 0 {
-            refuse(
-                self.stream.as_raw_fd(),
-                &format!("idle timeout: nothing received or sent for {after:?}"),
-            );
-        }
-        self.dead = true;
-    }
-
-    fn push_response(
-        &mut self,
-        result: &Result<Value, String>,
-        cfg: &ServerConfig,
-        stats: &mut ServerStats,
-    ) {
-        if result.is_err() {
-            stats.errors += 1;
-        }
-        let mut line = encode_response(result);
-        if line.len() + 1 > cfg.max_output_bytes {
-            stats.oversized_responses += 1;
-            stats.errors += 1;
-            line = encode_response(&Err(format!(
-                "response too large ({} bytes, max {}); narrow the request (e.g. --limit)",
-                line.len() + 1,
-                cfg.max_output_bytes
-            )));
-        }
-        if self.out_pos > 0 {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
-        }
-        self.out.reserve(line.len() + 1);
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.push(b'\n');
-    }
-
-    /// Answer complete buffered lines while the output is below the backpressure mark.
-    fn process_lines(
-        &mut self,
-        backend: &dyn Backend,
-        cfg: &ServerConfig,
-        stats: &mut ServerStats,
-        now: Instant,
-    ) -> usize {
-        let mut executed = 0;
-        while !self.closing && !self.dead && self.pending_output() <= BACKPRESSURE_BYTES {
-            let Some(nl) = self.inbuf.iter().position(|&b| b == b'\n') else {
-                if self.inbuf.len() > MAX_REQUEST + 1
-                    || (self.inbuf.len() == MAX_REQUEST + 1 && self.inbuf.last() != Some(&b'\r'))
-                {
-                    self.too_long(cfg, stats);
-                }
-                break;
-            };
-            let mut line: Vec<u8> = self.inbuf.drain(..=nl).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            stats.requests += 1;
-            if line.len() > MAX_REQUEST {
-                self.too_long(cfg, stats);
-                break;
-            }
-            if !self.take_token(cfg, now) {
-                stats.rate_limited += 1;
-                self.push_response(&Err("rate limit exceeded".to_string()), cfg, stats);
-                continue;
-            }
-            let result = match std::str::from_utf8(&line) {
-                Err(_) => Err("request is not valid UTF-8".to_string()),
-                Ok(text) => match parse_request(text) {
-                    Err(e) => Err(e),
-                    Ok(req) => {
-                        executed += 1;
-                        stats.executed += 1;
-                        catch_unwind(AssertUnwindSafe(|| backend.handle(req))).unwrap_or_else(
-                            |_| Err("internal error: the command failed unexpectedly".to_string()),
-                        )
-                    }
-                },
-            };
-            self.push_response(&result, cfg, stats);
-        }
-        executed
-    }
-
-    fn too_long(&mut self, cfg: &ServerConfig, stats: &mut ServerStats) {
-        stats.too_long += 1;
-        self.inbuf = Vec::new();
-        self.push_response(
-            &Err(format!("request too long (max {MAX_REQUEST} bytes)")),
-            cfg,
-            stats,
-        );
-        self.closing = true;
-    }
-
-    /// Token bucket: `rate` tokens per second, burst `rate`.
-    fn take_token(&mut self, cfg: &ServerConfig, now: Instant) -> bool {
-        let rate = f64::from(cfg.max_requests_per_sec_per_client);
-        if rate <= 0.0 {
-            return true;
-        }
-        let elapsed = now.duration_since(self.last_refill).as_secs_f64();
-        self.last_refill = now;
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 }
 
