@@ -106,6 +106,7 @@ counters! {
         released_uninspected,
         reset,
         acks_sent,
+        ttl_raised,
         retransmits,
         release_timeouts,
         duplicates_freed,

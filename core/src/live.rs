@@ -26,6 +26,8 @@ pub struct Live {
     pub rto_ms: u32,
     pub tries: u8,
     pub policy: Arc<Policy>,
+    /// Least TTL / hop limit of a held segment, raised when held (`[accumulation] min_ttl`).
+    pub min_ttl: u8,
     /// What an unparsable ClientHello gets (`Config::on_unparsable`).
     pub on_unparsable: OnUnparsable,
     /// Drop TCP fragments (`[flow] fragments = "drop"` while accumulation is on).
@@ -84,6 +86,7 @@ impl Live {
             rto_ms: a.retransmit_timeout_ms,
             tries: a.retransmit_tries,
             policy: Arc::new(Policy::new(&cfg.policy)),
+            min_ttl: a.min_ttl,
             on_unparsable: cfg.on_unparsable(),
             drop_tcp_fragments: a.enabled && cfg.flow.fragments == Fragments::Drop,
         }

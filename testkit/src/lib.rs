@@ -653,7 +653,9 @@ pub struct Report {
 }
 
 const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
-const CLIENT_TTL: u8 = 62;
+/// Above `[accumulation] min_ttl` (64), so released segments keep it and only the segments
+/// the appliance makes itself carry TTL 64 (how the checks below tell them apart).
+const CLIENT_TTL: u8 = 100;
 const SERVER_TTL: u8 = 63;
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];

@@ -46,7 +46,7 @@ use crate::flow::wheel::Wheel;
 use crate::flow::{flag, tick_of, Dir, EndReason, Flow, FlowTable};
 use crate::io::{Frame, PacketIo, Side};
 use crate::live::Live;
-use crate::packet::Headers;
+use crate::packet::{self, Headers};
 use crate::record::TlsSummary;
 use crate::tls;
 use admit::Admit;
@@ -176,6 +176,12 @@ impl<B: Frame> Accumulator<B> {
         };
         if let Some(why) = self.exceeds_budget(sidx, seg.len) {
             return self.over_budget(io, live, flows, sidx, buf, h, why);
+        }
+        // What is held is what will be released: raise its TTL now, while the buffer is ours
+        // alone (`Frame::share` forbids writing once it is shared for retransmission).
+        let mut buf = buf;
+        if packet::raise_ttl(buf.data_mut(), h, live.min_ttl) {
+            self.counters.acc.ttl_raised.inc();
         }
         match self.hold(sidx, seg, buf) {
             Ok(n) => self.judge(io, live, flows, sidx, n, h),

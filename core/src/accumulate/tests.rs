@@ -842,3 +842,35 @@ fn acks_on_the_servers_behalf_advertise_a_scaled_bounded_window() {
         "window {read_by_client} too small"
     );
 }
+
+/// A hello sent with a low TTL is released with `min_ttl` (64 by default), checksums valid, so
+/// a copy judged here cannot be one that would have expired before the server (issue 20).
+#[test]
+fn released_segments_leave_with_at_least_min_ttl() {
+    for (cfg, want) in [("", 64u8), ("[accumulation]\nmin_ttl = 200\n", 200)] {
+        let h = hello(1200, "ok.test");
+        let mut t = T::new(cfg);
+        for (o, l) in [(0usize, 600usize), (600, h.len() - 600)] {
+            let mut f = data_seg(
+                ISN_C + 1 + o as u32,
+                ISN_S + 1,
+                gf::ACK | gf::PSH,
+                &h[o..o + l],
+            );
+            let hh = packet::parse(&f).unwrap();
+            let at = hh.l3_offset as usize;
+            f[at + 8] = 3; // TTL 3
+            f[at + 10..at + 12].copy_from_slice(&[0, 0]);
+            let c = packet::checksum::ipv4_header_checksum(&f[at..at + 20]);
+            f[at + 10..at + 12].copy_from_slice(&c.to_be_bytes());
+            t.client_frame(f);
+        }
+        assert_eq!(t.server_stream(), h, "{cfg}");
+        for f in &t.w.io.sent[1] {
+            let hh = packet::parse(f).unwrap();
+            assert_eq!(hh.ttl, want, "{cfg}");
+            assert!(packet::verify_ip_header(f, &hh) && packet::verify_tcp_checksum(f, &hh));
+        }
+        assert_eq!(t.counter("acc_ttl_raised"), 2, "{cfg}");
+    }
+}

@@ -153,6 +153,11 @@ pub struct AccumulationConfig {
     /// Retransmissions before giving up (RST both ways, `release-timeout`).
     #[serde(default = "default_tries")]
     pub retransmit_tries: u8,
+    /// Released segments leave with at least this IPv4 TTL / IPv6 hop limit, so a copy the
+    /// client sent with a TTL too low to reach the server, once judged, still reaches it
+    /// (or the session fails): what was judged is what arrives. 1..=255.
+    #[serde(default = "default_min_ttl")]
+    pub min_ttl: u8,
 }
 
 impl Default for AccumulationConfig {
@@ -169,6 +174,7 @@ impl Default for AccumulationConfig {
             hold_timeout_secs: default_hold_timeout(),
             retransmit_timeout_ms: default_rto_ms(),
             retransmit_tries: default_tries(),
+            min_ttl: default_min_ttl(),
         }
     }
 }
@@ -193,6 +199,9 @@ fn default_rto_ms() -> u32 {
 }
 fn default_tries() -> u8 {
     5
+}
+fn default_min_ttl() -> u8 {
+    64
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

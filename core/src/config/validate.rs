@@ -164,6 +164,9 @@ fn accumulation(a: &AccumulationConfig) -> Result<(), ConfigError> {
             format!("must be 1..=16, got {}", a.retransmit_tries),
         );
     }
+    if a.min_ttl == 0 {
+        return bad("accumulation.min_ttl", "must be 1..=255, got 0".into());
+    }
     Ok(())
 }
 
