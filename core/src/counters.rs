@@ -180,6 +180,7 @@ counters! {
         malformed_dropped,
         malformed_passed,
         multi_segment_passed,
+        multi_segment_dropped,
         flows_created,
         flows_active,
         flows_peak,

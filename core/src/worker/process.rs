@@ -36,7 +36,13 @@ impl<P: PacketIo> Worker<P> {
     pub(super) fn process(&mut self, from: Side, buf: P::Buf, pre: &Pre, now_ms: u64) {
         if !buf.is_contiguous() {
             // A frame chained over several buffers (jumbo frames with scattered RX): the
-            // parse saw only its first buffer. Forwarded as it came, uninspected, counted.
+            // parse saw only its first buffer. Client data of a session whose hello is not
+            // judged yet is dropped (it would reach the server unjudged); anything else is
+            // forwarded as it came, uninspected. Both counted.
+            if self.chained_unjudged(from, &buf, pre) {
+                self.counters.base.multi_segment_dropped.inc();
+                return;
+            }
             self.counters.base.multi_segment_passed.inc();
             return self.forward(from, buf);
         }
@@ -180,6 +186,31 @@ impl<P: PacketIo> Worker<P> {
         let h = l.headers(src, dst);
         let t = l.tcp();
         self.process_tcp(from, buf, &h, &t, found, key, *src_is_a, pre.hash, now_ms)
+    }
+
+    /// Whether a chained frame from `from` is TCP to an accumulated port of a session whose
+    /// ClientHello is not judged yet (or of no known session).
+    #[cold]
+    fn chained_unjudged(&self, from: Side, buf: &P::Buf, pre: &Pre) -> bool {
+        if !self.live.accumulate || from != Side::Client {
+            return false;
+        }
+        let Some(dst_port) = packet::parse(buf.data())
+            .ok()
+            .and_then(|h| h.tcp().map(|t| t.dst_port))
+        else {
+            return false;
+        };
+        if !self.live.ports.contains(dst_port) {
+            return false;
+        }
+        match &pre.key {
+            Some((key, _)) => self
+                .flows
+                .lookup(key, pre.hash)
+                .map_or(true, |idx| !self.flows.get(idx).has(flag::ACC_DONE)),
+            None => true,
+        }
     }
 
     /// A TCP segment on the general path (`found`: the flow table's lookup of `key`): the flow

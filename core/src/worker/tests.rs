@@ -404,13 +404,36 @@ fn shutdown_ends_open_sessions_once() {
 /// buffer is not the whole frame, so it is neither parsed into a flow nor edited (no MSS fixup).
 #[test]
 fn chained_frames_pass_uninspected() {
-    let (mut w, c, _) = worker_with("[mss]\nclamp = 1200\n", VecIo::default());
+    // Not to an accumulated port: forwarded as it came.
+    let (mut w, c, _) = worker_with(
+        "[mss]\nclamp = 1200\n[accumulation]\nports = [8443]\n",
+        VecIo::default(),
+    );
     w.io.rx_chained = true;
     let syn = session(false, true)[0].1.clone();
     run(&mut w, &[(true, syn.clone())], 0);
     assert_eq!(w.io.sent[1], vec![syn], "forwarded unchanged");
     assert_eq!(c.base.multi_segment_passed.get(), 1);
     assert_eq!(c.base.flows_created.get(), 0);
+    assert_eq!(w.io.live(), 0);
+}
+
+/// A chained frame from the client to an accumulated port, before the hello is judged, is
+/// dropped: only its first buffer could be inspected (issue 20). From the server it passes.
+#[test]
+fn chained_client_frames_to_an_accumulated_port_are_dropped() {
+    let (mut w, c, _) = worker_with("", VecIo::default());
+    let s = session(false, true);
+    run(&mut w, &s[..3], 0); // the handshake, contiguous
+    w.io.sent = Default::default();
+    w.io.rx_chained = true;
+    let data = seg(true, false, A | gf::PSH, 1001, 5001, &[], &[0x16; 100]);
+    let server = seg(false, false, A, 5001, 1001, &[], b"");
+    run(&mut w, &[(true, data), (false, server.clone())], 0);
+    assert!(w.io.sent[1].is_empty(), "nothing reached the server");
+    assert_eq!(w.io.sent[0], vec![server]);
+    assert_eq!(c.base.multi_segment_dropped.get(), 1);
+    assert_eq!(c.base.multi_segment_passed.get(), 1);
     assert_eq!(w.io.live(), 0);
 }
 
