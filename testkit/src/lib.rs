@@ -426,7 +426,7 @@ fn check_hello_info(info: &tls::ClientHelloInfo, len: usize) {
     let _ = (tls::ja4_o(info), tls::ja4_r(info), tls::ja4_ro(info));
     // The traffic-log fields of the hello (as the control thread writes them).
     let mut m = serde_json::Map::new();
-    appliance_core::accumulate::hello_fields(info, 1, 1, len as u32, &mut m);
+    appliance_core::record::hello_fields(info, 1, 1, len as u32, &mut m);
     assert!(serde_json::to_string(&m).is_ok());
 }
 

@@ -44,7 +44,7 @@
 //! [`crate::config::multiprocess_blocker`]). Until a capture starts it adds nothing to the
 //! per-packet path.
 
-use crate::control::{Backend, Request};
+use appliance_core::control::{Backend, Request};
 use serde_json::Value;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::{Arc, OnceLock, RwLock};

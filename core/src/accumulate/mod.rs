@@ -37,7 +37,6 @@ mod summary;
 mod verdict;
 
 pub use capacity::Capacity;
-pub use summary::{hello_fields, hello_summary};
 
 use crate::capture::CaptureJob;
 use crate::config::OnLimit;

@@ -525,7 +525,7 @@ fn one_sided_flows_are_never_accumulated() {
 /// SNI or ALPN names.
 #[test]
 fn a_recycled_hello_is_parsed_into_and_shows_nothing_old() {
-    use crate::accumulate::hello_summary;
+    use crate::record::hello_summary;
     use crate::tls::parse_client_hello;
     let mut old_spec = HelloSpec::new("old.example");
     old_spec.alpn = vec!["x-1".into(), "x-2".into(), "x-3".into()];

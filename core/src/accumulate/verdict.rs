@@ -7,13 +7,14 @@
 
 use super::release::reset_both;
 use super::session::{HOLD_SLACK, NIL};
-use super::{hello_summary, Accumulator};
+use super::Accumulator;
 use crate::config::{OnLimit, OnUnparsable, PACKETLIMIT_MAX};
 use crate::flow::{flag, EndReason, FlowTable};
 use crate::io::{Frame, PacketIo};
 use crate::live::Live;
 use crate::packet::Headers;
 use crate::policy::Action;
+use crate::record::hello_summary;
 use crate::tls::{self, Verdict};
 
 /// Why a session stops accumulating without a normal verdict.

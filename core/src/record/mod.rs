@@ -1,6 +1,10 @@
 //! The traffic log: one record per ended session, handed from a worker to the control thread
 //! through a bounded lock-free queue and written as one JSON line.
 
+mod hello;
+
+pub use hello::{group_name, hello_fields, hello_summary};
+
 use crate::flow::{flag, Dir, EndReason, Flow};
 use crate::tls::ClientHelloInfo;
 use serde_json::{json, Map, Value};
@@ -47,7 +51,7 @@ impl TlsSummary {
 
     fn fields(&self, m: &mut Map<String, Value>) {
         if let Some(h) = &self.hello {
-            crate::accumulate::hello_fields(h, self.records, self.segments, self.wire_bytes, m);
+            hello_fields(h, self.records, self.segments, self.wire_bytes, m);
         }
         if let Some(a) = self.accumulation {
             m.insert("accumulation".into(), json!(a));
