@@ -98,6 +98,7 @@ counters! {
         hold_timeouts,
         capacity_bypassed,
         capacity_reset,
+        per_source_refused,
         one_sided,
         non_tls,
         parse_errors,

@@ -26,6 +26,8 @@ pub struct Live {
     pub rto_ms: u32,
     pub tries: u8,
     pub policy: Arc<Policy>,
+    /// Most sessions one client address accumulates at once on a worker (0: no cap).
+    pub per_source: u16,
     /// Least TTL / hop limit of a held segment, raised when held (`[accumulation] min_ttl`).
     pub min_ttl: u8,
     /// What an unparsable ClientHello gets (`Config::on_unparsable`).
@@ -87,6 +89,7 @@ impl Live {
             tries: a.retransmit_tries,
             policy: Arc::new(Policy::new(&cfg.policy)),
             min_ttl: a.min_ttl,
+            per_source: a.per_source,
             on_unparsable: cfg.on_unparsable(),
             drop_tcp_fragments: a.enabled && cfg.flow.fragments == Fragments::Drop,
         }

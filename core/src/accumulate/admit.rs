@@ -1,6 +1,7 @@
 //! Starting a session: whether a client segment's flow is held at all (accumulation on, an
 //! inspected port, both handshake directions seen), reserving its hold slots from the shared
-//! [`super::Capacity`], and what happens when none are left (`on_capacity`: bypass or reset).
+//! [`super::Capacity`], and what happens when none are left (`on_capacity`: bypass or reset)
+//! or when the client already holds `per_source` sessions (reset).
 //!
 //! Owns the session's first state and its hold timer; it does not look at the segment's
 //! payload (that is `hold`'s).
@@ -65,7 +66,31 @@ impl<B: Frame> Accumulator<B> {
             self.note(fidx, "one-sided", None);
             return Admit::Forward;
         }
-        if !self.capacity.reserve(live.packetlimit as u32) || self.free_sessions.is_empty() {
+        let source = h.src;
+        if live.per_source > 0
+            && self
+                .by_source
+                .get(&source)
+                .is_some_and(|&n| n >= live.per_source)
+        {
+            // One client holding many sessions at once (a slowloris on the hold slots): its
+            // new ones are reset, never bypassed, so the cap cannot buy uninspected hellos.
+            self.counters.acc.per_source_refused.inc();
+            reset_both(
+                io,
+                f,
+                from,
+                buf.data(),
+                h,
+                base,
+                EndReason::AccumulationCapacity,
+                &self.counters,
+            );
+            self.note(fidx, "per-source-limit", None);
+            return Admit::Taken;
+        }
+        // A free session first: slots reserved without one would never be returned.
+        if self.free_sessions.is_empty() || !self.capacity.reserve(live.packetlimit as u32) {
             match live.on_capacity {
                 OnCapacity::Bypass => {
                     self.counters.acc.capacity_bypassed.inc();
@@ -100,12 +125,14 @@ impl<B: Frame> Accumulator<B> {
             held: 0,
             slots: live.packetlimit,
             client_side: from,
+            source,
             state: State::Accumulating(Accumulating::new(live.max_bytes)),
             links: Links::default(),
         };
         self.by_flow
             .insert_unique(fhash(fidx), (fidx, s), |e| fhash(e.0));
         f.set(flag::ACCUMULATING);
+        *self.by_source.entry(source).or_insert(0) += 1;
         self.wheel.arm(
             &mut self.sessions,
             s,

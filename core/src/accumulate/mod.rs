@@ -67,6 +67,9 @@ pub struct Accumulator<B: Frame> {
     free_nodes: Vec<u32>,
     /// Flow index -> session index.
     by_flow: HashTable<(u32, u32)>,
+    /// Client address -> its sessions accumulating now (`[accumulation] per_source`).
+    /// Preallocated for as many addresses as sessions: inserting never allocates.
+    by_source: HashMap<[u8; 16], u16>,
     /// Hold timeouts (accumulating) and retransmission timeouts (releasing).
     wheel: Wheel,
     capacity: Arc<Capacity>,
@@ -102,6 +105,7 @@ impl<B: Frame> Accumulator<B> {
             nodes: (0..max_nodes).map(|_| Node::empty()).collect(),
             free_nodes: (0..max_nodes).rev().collect(),
             by_flow: HashTable::with_capacity(max_sessions as usize),
+            by_source: HashMap::with_capacity(max_sessions as usize),
             wheel: Wheel::new(0),
             capacity,
             counters,

@@ -40,6 +40,8 @@ pub(super) struct Session {
     pub(super) slots: u16,
     /// Port the client is on.
     pub(super) client_side: Side,
+    /// The client's address (IPv4 in the first 4 bytes), for the per-source count.
+    pub(super) source: [u8; 16],
     /// The phase, with the fields only it uses.
     pub(super) state: State,
     pub(super) links: Links,
@@ -95,6 +97,7 @@ impl Session {
             held: 0,
             slots: 0,
             client_side: Side::Client,
+            source: [0; 16],
             state: State::Accumulating(Accumulating::new(0)),
             links: Links::default(),
         }
@@ -194,6 +197,13 @@ impl<B: Frame> Accumulator<B> {
         }
         self.free_sessions.push(sidx);
         self.capacity.release(slots);
+        let source = self.sessions.0[sidx as usize].source;
+        if let Some(n) = self.by_source.get_mut(&source) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_source.remove(&source);
+            }
+        }
         let a = &self.counters.acc;
         a.held_packets
             .set(a.held_packets.get().saturating_sub(freed));

@@ -874,3 +874,66 @@ fn released_segments_leave_with_at_least_min_ttl() {
         assert_eq!(t.counter("acc_ttl_raised"), 2, "{cfg}");
     }
 }
+
+/// One client address may hold at most `per_source` sessions accumulating at once; its next
+/// one is reset (not bypassed), other addresses are unaffected, and the count goes down as
+/// sessions end (issue 20, attack 8: a slowloris on the hold slots).
+#[test]
+fn per_source_cap_resets_the_extra_sessions_of_one_client() {
+    let h = hello(1200, "ok.test");
+    let mut t = T::new("[accumulation]\nper_source = 2\n");
+    // Frames of the test session with another client port (and optionally address).
+    let on = |f: Vec<u8>, port: u16, client: bool, addr: Option<u8>| {
+        let mut f = f;
+        let hh = packet::parse(&f).unwrap();
+        let l4 = hh.l4_offset as usize;
+        let at = if client { l4 } else { l4 + 2 };
+        f[at..at + 2].copy_from_slice(&port.to_be_bytes());
+        if let Some(a) = addr {
+            let ip = hh.l3_offset as usize + if client { 15 } else { 19 };
+            f[ip] = a;
+            let c = {
+                f[hh.l3_offset as usize + 10..hh.l3_offset as usize + 12].copy_from_slice(&[0, 0]);
+                packet::checksum::ipv4_header_checksum(&f[hh.l3_offset as usize..l4])
+            };
+            f[hh.l3_offset as usize + 10..hh.l3_offset as usize + 12]
+                .copy_from_slice(&c.to_be_bytes());
+        }
+        let hh = packet::parse(&f).unwrap();
+        let c = packet::tcp_checksum(&f, &hh).unwrap();
+        f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let start = |t: &mut T, port: u16, addr: Option<u8>| {
+        let c =
+            |fl, seq, ack, p: &[u8]| on(seg(true, false, fl, seq, ack, &[], p), port, true, addr);
+        let s = |fl, seq, ack| on(seg(false, false, fl, seq, ack, &[], b""), port, false, addr);
+        t.client_frame(c(gf::SYN, ISN_C, 0, b""));
+        t.w.io.rx[1].push_back(s(gf::SYN | gf::ACK, ISN_S, ISN_C + 1));
+        t.w.poll(t.now);
+        t.client_frame(c(gf::ACK, ISN_C + 1, ISN_S + 1, b""));
+        t.client_frame(c(gf::ACK | gf::PSH, ISN_C + 1, ISN_S + 1, &h[..600]));
+    };
+    // The first session (T's own) and a second hold; the third is reset.
+    t.send(&h, &[(0, 600)]);
+    start(&mut t, 40001, None);
+    assert_eq!(t.w.accumulating(), 2);
+    start(&mut t, 40002, None);
+    assert_eq!(
+        t.w.accumulating(),
+        2,
+        "the third session of one address is not held"
+    );
+    assert_eq!(t.counter("acc_per_source_refused"), 1);
+    assert_eq!(t.rsts_to_server(), 1, "it was reset, not bypassed");
+    // Another address still accumulates.
+    start(&mut t, 40003, Some(9));
+    assert_eq!(t.w.accumulating(), 3);
+    // T's session completes and the server acknowledges it: its address may start another.
+    t.send(&h, &[(600, h.len() - 600)]);
+    t.server(gf::ACK, ISN_S + 1, ISN_C + 1 + h.len() as u32, b"");
+    assert_eq!(t.w.accumulating(), 2);
+    start(&mut t, 40004, None);
+    assert_eq!(t.w.accumulating(), 3);
+    assert_eq!(t.counter("acc_per_source_refused"), 1);
+}

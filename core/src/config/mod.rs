@@ -158,6 +158,10 @@ pub struct AccumulationConfig {
     /// (or the session fails): what was judged is what arrives. 1..=255.
     #[serde(default = "default_min_ttl")]
     pub min_ttl: u8,
+    /// Most sessions one client address may have accumulating at once, per worker; its
+    /// further sessions are reset (counted `acc_per_source_refused`). 0: no cap.
+    #[serde(default = "default_per_source")]
+    pub per_source: u16,
 }
 
 impl Default for AccumulationConfig {
@@ -175,6 +179,7 @@ impl Default for AccumulationConfig {
             retransmit_timeout_ms: default_rto_ms(),
             retransmit_tries: default_tries(),
             min_ttl: default_min_ttl(),
+            per_source: default_per_source(),
         }
     }
 }
@@ -201,6 +206,9 @@ fn default_tries() -> u8 {
     5
 }
 fn default_min_ttl() -> u8 {
+    64
+}
+fn default_per_source() -> u16 {
     64
 }
 
