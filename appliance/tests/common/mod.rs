@@ -578,6 +578,9 @@ impl Hugepages {
         let (total, free) = (huge_count("nr_hugepages"), huge_count("free_hugepages"));
         let mut restore_pages = None;
         if free < need {
+            // Free and defragment memory first: after big builds the page cache leaves too
+            // few contiguous 2 MiB blocks, and the reservation falls short.
+            sh("sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory");
             let want = total + (need - free);
             hugepages_py(&format!("-p 2M --reserve {}M", want * 2));
             restore_pages = Some(total);
