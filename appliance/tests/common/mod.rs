@@ -582,9 +582,18 @@ impl Hugepages {
             // few contiguous 2 MiB blocks, and the reservation falls short.
             sh("sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory");
             let want = total + (need - free);
-            hugepages_py(&format!("-p 2M --reserve {}M", want * 2));
+            // dpdk-hugepages.py fails when it gets fewer pages than asked but keeps those it
+            // got: give them back before failing.
+            let out = sh(&format!("dpdk-hugepages.py -p 2M --reserve {}M", want * 2));
             restore_pages = Some(total);
             let got = huge_count("nr_hugepages");
+            if !out.status.success() && got >= want {
+                Hugepages::restore(total);
+                panic!(
+                    "dpdk-hugepages.py --reserve: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
             if got < want {
                 Hugepages::restore(total);
                 panic!("could reserve only {got} of {want} 2 MiB hugepages (memory fragmented?)");
