@@ -634,3 +634,40 @@ fn the_established_flow_path_matches_the_general_path() {
     assert!(c_fast.acc.completed.get() > 0 && c_fast.acc.limit_packets.get() > 0);
     assert!(c_fast.base.port_reuse.get() + c_fast.base.rst_out_of_window.get() > 0);
 }
+
+/// A flow made by one non-SYN segment (picked up mid-stream) lives only the handshake
+/// timeout until the other side answers; once both sides have spoken it is established and
+/// ages by the established timeout (issue 20, attack 7: a table filled with spoofed ACKs).
+#[test]
+fn one_sided_midstream_flows_age_out_by_the_handshake_timeout() {
+    let (mut w, _c, log) = worker_with(
+        "[flow.timeouts]\nhandshake = 2\nestablished = 60\n",
+        VecIo::default(),
+    );
+    // A lone ACK: a flow seen one way only.
+    run(
+        &mut w,
+        &[(true, seg(true, false, A, 1001, 5001, &[], b""))],
+        0,
+    );
+    assert_eq!(w.flows().len(), 1);
+    w.poll(1_900);
+    assert!(records(&log).is_empty());
+    w.poll(2_100);
+    let r = records(&log);
+    assert_eq!(r.len(), 1, "gone after the handshake timeout");
+    assert_eq!(r[0].to_json()["end_reason"], "aged-out");
+    // Both ways: it stays for the established timeout.
+    let both = [
+        (true, seg(true, false, A, 1001, 5001, &[], b"")),
+        (false, seg(false, false, A, 5001, 1001, &[], b"")),
+    ];
+    run(&mut w, &both, 10_000);
+    w.poll(30_000);
+    assert!(
+        records(&log).is_empty(),
+        "an answered mid-stream flow is not cut short"
+    );
+    w.poll(71_000);
+    assert_eq!(records(&log).len(), 1);
+}
