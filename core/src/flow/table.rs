@@ -325,15 +325,8 @@ impl FlowTable {
     /// (Re)arm the flow's timeout for its current state, from `now_ms`.
     #[inline(always)]
     fn arm(&mut self, idx: u32, now_ms: u64) {
-        let f = &self.slab.0[idx as usize].flow;
-        let mut ticks = self.timeout_ticks[f.state as usize];
-        if f.flags & flag::MIDSTREAM != 0 && (f.dir[0].pkts == 0 || f.dir[1].pkts == 0) {
-            // Picked up mid-stream and seen one way only: any sender can make such a flow
-            // with one spoofed segment, so it lives no longer than a handshake until the
-            // other side answers (a table filled with them empties in seconds, not hours).
-            ticks = ticks.min(self.timeout_ticks[TcpState::SynSent as usize]);
-        }
-        let deadline = tick_of(now_ms).saturating_add(ticks);
+        let state = self.slab.0[idx as usize].flow.state;
+        let deadline = tick_of(now_ms).saturating_add(self.timeout_ticks[state as usize]);
         self.wheel.arm(&mut self.slab, idx, deadline);
     }
 
