@@ -18,7 +18,7 @@ s_server serves one connection at a time; each connection is reset at the end.
 
 The kernel's own RSTs for the test's source ports are dropped by an iptables/ip6tables rule
 added here and removed on exit. Only test addresses (198.18.0.0/15, 2001:2::/48) are used."""
-import argparse, json, os, random, ssl, subprocess, sys, threading, time
+import argparse, json, os, random, subprocess, sys, threading, time
 
 from scapy.all import (Ether, IP, IPv6, IPv6ExtHdrFragment, TCP, Raw, AsyncSniffer, conf,
                        get_if_hwaddr, raw)

@@ -4,7 +4,7 @@ hostile-traffic e2e test; replayed on the appliance's client-side port.
 
 usage: hostile.py OUT.pcap  -- prints JSON: indices of the valid frames, and expected counts.
 Only test addresses (198.18.0.0/15) are used."""
-import json, random, ssl, sys
+import json, random, sys
 from scapy.all import Ether, IP, TCP, UDP, Raw, wrpcap
 from client_hello import hello
 

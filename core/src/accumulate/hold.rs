@@ -238,11 +238,7 @@ impl<B: Frame> Accumulator<B> {
 pub(super) fn ack_window(f: &Flow, room: u32) -> u16 {
     let server = &f.dir[Dir::FromServer.index()];
     let bytes = room.min(u32::from(server.window));
-    let shift = if f.wscale.iter().all(|&s| s <= 14) {
-        u32::from(f.wscale[Dir::FromServer.index()])
-    } else {
-        0
-    };
+    let shift = crate::flow::tcp::wscale_shift(f, Dir::FromServer);
     (bytes >> shift).min(u32::from(u16::MAX)) as u16
 }
 

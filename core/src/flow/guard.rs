@@ -13,6 +13,7 @@
 //! here, so the cost is paid per session, not per frame. A segment the server would accept
 //! is never refused: the rules follow Linux's `tcp_validate_incoming` and `tcp_ack`.
 
+use super::tcp::window_bytes;
 use super::{flag, Dir, Flow, TcpState};
 use crate::packet::{self, Headers, TcpInfo};
 
@@ -103,18 +104,6 @@ fn has_auth_option(frame: &[u8], h: &Headers, t: &TcpInfo) -> bool {
     false
 }
 
-/// The window in bytes that direction `d` of `f` last advertised: scaled only when both
-/// SYNs announced window scaling (RFC 7323 §2.2).
-fn scaled(f: &Flow, d: Dir) -> u32 {
-    let both = f.wscale.iter().all(|&s| s <= 14);
-    let shift = if both {
-        u32::from(f.wscale[d.index()])
-    } else {
-        0
-    };
-    (u32::from(f.dir[d.index()].window) << shift).max(1)
-}
-
 /// Screen a client→server segment of flow `f` (parsed from `frame` as `h`, TCP fields `t`)
 /// whose ClientHello is not judged yet. None: the server would accept it; go on.
 #[inline(never)]
@@ -149,7 +138,7 @@ pub fn screen(frame: &[u8], h: &Headers, t: &TcpInfo, f: &Flow) -> Option<Refusa
             // A RST ends the session only at exactly the next sequence number.
             return (d != 0).then_some(Refusal::RstNotExact);
         }
-        let window = scaled(f, Dir::FromServer);
+        let window = window_bytes(f, Dir::FromServer);
         if d > 0 && d as u32 >= window {
             return Some(Refusal::OutOfWindow);
         }
@@ -159,7 +148,7 @@ pub fn screen(frame: &[u8], h: &Headers, t: &TcpInfo, f: &Flow) -> Option<Refusa
     }
     if flags.ack() && f.has(flag::SEQ_VALID_SERVER) {
         let a = t.ack.wrapping_sub(server.next_seq) as i32;
-        let max_window = scaled(f, Dir::FromClient).max(65_535);
+        let max_window = window_bytes(f, Dir::FromClient).max(65_535);
         if a > 0 || a.unsigned_abs() > max_window {
             return Some(Refusal::BadAck);
         }

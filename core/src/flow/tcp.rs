@@ -25,13 +25,24 @@ pub fn rst_in_window(f: &Flow, dir: Dir, t: &TcpInfo) -> bool {
         return true;
     }
     let expected = f.dir[dir.index()].next_seq;
-    let rcv = &f.dir[dir.other().index()];
-    let scale = match f.wscale[dir.other().index()] {
-        s if s <= 14 => s as u32,
-        _ => 0,
-    };
-    let window = ((rcv.window as u32) << scale).max(1);
-    t.seq.wrapping_sub(expected) < window
+    t.seq.wrapping_sub(expected) < window_bytes(f, dir.other())
+}
+
+/// The shift a receiver applies to window fields sent in `dir`: that direction's announced
+/// scale, when both SYNs announced one (RFC 7323 §2.2), else 0.
+#[inline]
+pub fn wscale_shift(f: &Flow, dir: Dir) -> u32 {
+    if f.wscale.iter().all(|&s| s <= 14) {
+        u32::from(f.wscale[dir.index()])
+    } else {
+        0
+    }
+}
+
+/// The window in bytes that direction `dir` last advertised (at least 1).
+#[inline]
+pub fn window_bytes(f: &Flow, dir: Dir) -> u32 {
+    (u32::from(f.dir[dir.index()].window) << wscale_shift(f, dir)).max(1)
 }
 
 /// The sequence number after a segment: its own plus its payload, SYN and FIN counting one.
